@@ -1,0 +1,246 @@
+"""The Faust application: topics, tables, the two agents and their runner.
+
+Failure rules (faust acks a ``take_events`` batch when the body exits, even on error):
+- the body never raises: Kafka and Postgres failures are retried until they succeed;
+- on shutdown the current batch gets ``shutdown_grace_s`` to finish; if it cannot,
+  the process exits at once without committing offsets, so the batch is redelivered;
+- a bug (unexpected exception) logs CRITICAL and exits the same way.
+Delivery is at least once; credit ids make the ledger effect exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import asyncpg
+import faust
+from faust.streams import _current_event  # faust's own "current event" context variable
+
+from tachigo.agents.ledger import decode_credits, write_credits
+from tachigo.agents.watch import RawRecord, StateStore, WatchBatch, WatchProcessor
+from tachigo.errors import TachigoError
+from tachigo.kafka.producer import RecordProducer
+from tachigo.ledger.pool import create_pool
+from tachigo.rules import WatchLimits
+from tachigo.settings import Settings
+from tachigo.tables.state import ViewerEntry, register_codecs
+
+log = logging.getLogger(__name__)
+
+_SHUTDOWN_GRACE_S = 10.0
+_RETRY_DELAY_MAX_S = 5.0
+# Exit code when a batch could not be finished: nothing committed, batch redelivered.
+_EXIT_UNFINISHED_BATCH = 75
+
+
+class FaustStore(StateStore):
+    def __init__(self, viewers: faust.Table, facts: faust.Table) -> None:
+        self.viewers, self.facts = viewers, facts
+
+    def get_viewer(self, user_id: str) -> ViewerEntry | None:
+        return self.viewers.get(user_id)  # type: ignore[no-any-return]
+
+    def get_fact(self, key: str) -> Any | None:
+        return self.facts.get(key)
+
+    def iter_viewers(self) -> Iterable[tuple[str, ViewerEntry]]:
+        return list(self.viewers.items())
+
+
+class WorkerRunner:
+    """Owns the worker's outside resources and runs each batch to completion."""
+
+    def __init__(self, settings: Settings, store: FaustStore) -> None:
+        self.settings = settings
+        self.store = store
+        watch = settings.watch
+        self.processor = WatchProcessor(
+            store, limits=WatchLimits(watch.min_gap_s, watch.max_credit_s,
+                                      watch.session_gap_s, watch.bucket_s, watch.grace_s),
+            excluded_user_ids=frozenset(watch.excluded_user_ids))
+        self._producer: RecordProducer | None = None
+        self._pool: asyncpg.Pool | None = None
+
+    async def producer(self) -> RecordProducer:
+        if self._producer is None:
+            producer = RecordProducer(self.settings)
+            await retry_until_done("kafka_producer_start", producer.start)
+            self._producer = producer
+        return self._producer
+
+    async def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            self._pool = await retry_until_done(
+                "postgres_connect", lambda: create_pool(self.settings, size_max=4))
+        return self._pool
+
+    async def run_watch_batch(self, events: list[faust.EventT]) -> None:
+        raws = [raw_record(e) for e in events]
+        batch = self.processor.process(raws)
+        # 1. Credits and dead letters durable in Kafka, 2. rejection counts in Postgres,
+        # 3. only then the table writes: a crash before 3 replays the batch and the
+        # replay yields the same credit ids, which the ledger ignores.
+        await self.emit(self.settings.kafka.credits_topic,
+                        [(c.user_id, None, c) for c in batch.credits])
+        await self.emit(self.settings.kafka.dead_letters_topic,
+                        [(d.key, None, d) for d in batch.dead_letters])
+        await self.write_rejections(batch)
+        self.write_tables(batch, events)
+        log.debug("watch_batch", extra={"events": len(events), **batch.outcomes})
+
+    async def run_ledger_batch(self, events: list[faust.EventT]) -> None:
+        batch = decode_credits([raw_record(e) for e in events])
+        pool = await self.pool()
+        started = time.perf_counter()
+        inserted = await retry_until_done("ledger_write", lambda: write_credits(
+            pool, batch, retries_max=self.settings.ledger.retries_max))
+        await self.emit(self.settings.kafka.dead_letters_topic,
+                        [(d.key, None, d) for d in batch.dead_letters])
+        log.debug("ledger_batch", extra={"credits": len(batch.credits), "inserted": inserted,
+                                         "ms": round((time.perf_counter() - started) * 1e3, 1)})
+
+    async def emit(self, topic: str, items: list[tuple[str | None, int | None, Any]]) -> None:
+        if items:
+            producer = await self.producer()
+            await retry_until_done(f"emit_{topic}", lambda: producer.send_many(topic, items))
+
+    async def write_rejections(self, batch: WatchBatch) -> None:
+        if not batch.rejections:
+            return
+        pool = await self.pool()
+        rows = sorted(batch.rejections.items())
+        args = ([k[0] for k, _ in rows], [k[1] for k, _ in rows], [k[2] for k, _ in rows],
+                [n for _, n in rows])
+        # LIMIT(analytics): counts are at-least-once; a batch replayed after a crash is
+        # counted twice. Credits are exact; these counters may run slightly high.
+        await retry_until_done("rejections_write", lambda: pool.execute(
+            "INSERT INTO watch_rejections (channel_id, minute, reason, count)"
+            " SELECT c, to_timestamp(m), r, n FROM"
+            " unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[]) v(c, m, r, n)"
+            " ON CONFLICT (channel_id, minute, reason)"
+            " DO UPDATE SET count = watch_rejections.count + EXCLUDED.count", *args))
+
+    def write_tables(self, batch: WatchBatch, events: list[faust.EventT]) -> None:
+        by_partition = {e.message.partition: e for e in events}
+        for key, (partition, value) in batch.fact_writes.items():
+            with_event(by_partition[partition], self.store.facts.__setitem__, key, value)
+        for user_id, entry in batch.viewer_writes.items():
+            with_event(by_partition[entry.partition], self.store.viewers.__setitem__,
+                       user_id, entry)
+
+
+def raw_record(event: faust.EventT) -> RawRecord:
+    message = event.message
+    return RawRecord(message.topic, message.partition, message.offset, message.key,
+                     message.value)
+
+
+def with_event(event: faust.EventT, write: Callable[[Any, Any], None], key: Any,
+               value: Any) -> None:
+    """Write a table key as if processing ``event``: faust picks the changelog partition
+    from the current event, and a batch mixes partitions, so we set it per write."""
+    token = _current_event.set(weakref.ref(event))
+    try:
+        write(key, value)
+    finally:
+        _current_event.reset(token)
+
+
+async def retry_until_done(what: str, action: Callable[[], Awaitable[Any]]) -> Any:
+    """Retry an outside call with capped backoff until it succeeds (or we are cancelled)."""
+    delay_s = 0.1
+    while True:
+        try:
+            return await action()
+        except (TachigoError, OSError, TimeoutError, asyncpg.PostgresError) as error:
+            log.warning("retrying", extra={"what": what, "error": repr(error)[:300],
+                                           "delay_s": delay_s})
+        await asyncio.sleep(delay_s)
+        delay_s = min(delay_s * 2, _RETRY_DELAY_MAX_S)
+
+
+async def run_to_completion(name: str, work: Awaitable[None]) -> None:
+    """Run one batch so that it either finishes or the process dies uncommitted."""
+    task = asyncio.ensure_future(work, loop=asyncio.get_running_loop())
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        try:
+            await asyncio.wait_for(asyncio.shield(task), _SHUTDOWN_GRACE_S)
+        except BaseException:  # the batch cannot finish: die without committing
+            log.error("batch_unfinished_at_shutdown", extra={"agent": name})
+            os._exit(_EXIT_UNFINISHED_BATCH)
+        raise
+    except Exception:  # boundary: a bug; never let faust ack the batch
+        log.critical("batch_failed", extra={"agent": name}, exc_info=True)
+        logging.shutdown()
+        os._exit(_EXIT_UNFINISHED_BATCH)
+
+
+def create_faust_app(settings: Settings) -> tuple[faust.App, WorkerRunner]:
+    register_codecs()
+    kafka = settings.kafka
+    app = faust.App(
+        kafka.app_id, broker=f"kafka://{kafka.bootstrap_servers}", store="memory://",
+        autodiscover=False, topic_partitions=kafka.heartbeat_partitions,
+        topic_replication_factor=kafka.replication_factor,
+        processing_guarantee="at_least_once", consumer_auto_offset_reset="earliest",
+        producer_acks=-1, web_enabled=False, broker_commit_interval=1.0,
+        datadir=str(settings.dev.data_dir / "faust"), table_cleanup_interval=3600.0,
+        stream_buffer_maxsize=16_384, broker_max_poll_records=5000,
+    )
+    viewers = app.Table("viewers", partitions=kafka.heartbeat_partitions,
+                        key_serializer="json", value_serializer="tachigo_viewer")
+    facts = app.Table("partition-facts", partitions=kafka.heartbeat_partitions,
+                      key_serializer="json", value_serializer="tachigo_json")
+    runner = WorkerRunner(settings, FaustStore(viewers, facts))
+    wire_agents(app, settings, runner)
+    return app, runner
+
+
+def wire_agents(app: faust.App, settings: Settings, runner: WorkerRunner) -> None:
+    kafka, ledger = settings.kafka, settings.ledger
+    heartbeats = app.topic(kafka.heartbeats_topic, key_serializer="raw",
+                           value_serializer="raw", partitions=kafka.heartbeat_partitions)
+    credits = app.topic(kafka.credits_topic, key_serializer="raw", value_serializer="raw",
+                        partitions=kafka.heartbeat_partitions)
+
+    @app.agent(heartbeats, name="watch", concurrency=1)
+    async def watch_agent(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(ledger.batch_rows_max * 10, within=0.05):
+            await run_to_completion("watch", runner.run_watch_batch(list(events)))
+
+    @app.agent(credits, name="ledger", concurrency=1)
+    async def ledger_agent(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(ledger.batch_rows_max,
+                                               within=ledger.batch_wait_s):
+            await run_to_completion("ledger", runner.run_ledger_batch(list(events)))
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(sender: Any, revoked: set[Any], **kwargs: Any) -> None:
+        runner.processor.forget_partitions({tp.partition for tp in revoked
+                                            if tp.topic == kafka.heartbeats_topic})
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(sender: Any, assigned: set[Any], **kwargs: Any) -> None:
+        mine = sorted(tp.partition for tp in assigned if tp.topic == kafka.heartbeats_topic)
+        log.info("worker_ready", extra={"heartbeat_partitions": mine})
+
+
+def run_worker(settings: Settings) -> int:
+    """Run the worker until SIGTERM/SIGINT; returns the process exit code."""
+    app, _runner = create_faust_app(settings)
+    log.info("worker_starting", extra={"kafka": settings.kafka.bootstrap_servers,
+                                       "partitions": settings.kafka.heartbeat_partitions})
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True,
+                          override_logging=False, redirect_stdouts=False)
+    worker.execute_from_commandline()
+    return 0
+
+

@@ -1,0 +1,211 @@
+"""Batch processing of the heartbeats topic: rules in, credits and state changes out.
+
+This module does no I/O. The agent hands it a batch of raw records; it returns the
+credits to emit, the dead letters, the rejection counts and the table writes. The agent
+must make credits durable before it writes the tables (see ``app.WorkerRunner``).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from tachigo.kafka import records
+from tachigo.rules import (
+    ChannelFacts,
+    ChannelSettings,
+    CreditDraft,
+    ViewerState,
+    WatchLimits,
+    judge_heartbeat,
+    sweep_viewer,
+)
+from tachigo.tables.state import ViewerEntry, live_key, settings_key
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+
+
+class StateStore(Protocol):
+    def get_viewer(self, user_id: str) -> ViewerEntry | None: ...
+    def get_fact(self, key: str) -> Any | None: ...
+    def iter_viewers(self) -> Iterable[tuple[str, ViewerEntry]]: ...
+
+
+@dataclass
+class WatchBatch:
+    credits: list[records.Credit] = field(default_factory=list)
+    dead_letters: list[records.DeadLetter] = field(default_factory=list)
+    # (channel_id, minute_start_s, reason) -> count
+    rejections: Counter[tuple[str, int, str]] = field(default_factory=Counter)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    viewer_writes: dict[str, ViewerEntry] = field(default_factory=dict)
+    fact_writes: dict[str, tuple[int, Any]] = field(default_factory=dict)
+
+
+class SweepIndex:
+    """Per (partition, clock): a min-heap of (close_at_s, user_id) with lazy deletion."""
+
+    def __init__(self) -> None:
+        self._heaps: dict[tuple[int, str], list[tuple[int, str]]] = {}
+
+    def push(self, partition: int, clock: str, close_at_s: int, user_id: str) -> None:
+        heapq.heappush(self._heaps.setdefault((partition, clock), []), (close_at_s, user_id))
+
+    def pop_due(self, partition: int, clock: str, now_s: int) -> list[str]:
+        heap = self._heaps.get((partition, clock))
+        due: dict[str, None] = {}
+        while heap and heap[0][0] <= now_s:
+            due[heapq.heappop(heap)[1]] = None
+        return list(due)
+
+    def forget(self, partitions: set[int]) -> None:
+        for key in [k for k in self._heaps if k[0] in partitions]:
+            del self._heaps[key]
+
+
+class BatchFacts(Mapping[str, ChannelFacts]):
+    """Channel facts as one partition sees them, batch writes first, then the store."""
+
+    def __init__(self, batch: WatchBatch, store: StateStore, partition: int) -> None:
+        self._batch, self._store, self._partition = batch, store, partition
+
+    def _lookup(self, key: str) -> Any | None:
+        pending = self._batch.fact_writes.get(key)
+        return pending[1] if pending is not None else self._store.get_fact(key)
+
+    def __getitem__(self, channel_id: str) -> ChannelFacts:
+        raw = self._lookup(settings_key(self._partition, channel_id))
+        settings = ChannelSettings.from_dict(raw) if raw else ChannelSettings()
+        live = self._lookup(live_key(self._partition, channel_id))
+        return ChannelFacts(settings, bool(live and live.get("online")))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+    def __contains__(self, channel_id: object) -> bool:
+        return isinstance(channel_id, str)
+
+
+class WatchProcessor:
+    """Applies the watch rules to batches; owns the sweep index of open buckets."""
+
+    def __init__(self, store: StateStore, *, limits: WatchLimits, agent: str = "watch",
+                 excluded_user_ids: frozenset[str] = frozenset()) -> None:
+        self._store = store
+        self._limits = limits
+        self._excluded = excluded_user_ids
+        self._agent = agent
+        self._index = SweepIndex()
+        self._indexed: set[int] = set()
+
+    def forget_partitions(self, partitions: set[int]) -> None:
+        """Drop index entries of revoked partitions; rebuilt if they come back."""
+        self._index.forget(partitions)
+        self._indexed -= partitions
+
+    def process(self, batch_records: list[RawRecord]) -> WatchBatch:
+        batch = WatchBatch()
+        for raw in batch_records:
+            self.ensure_indexed(raw.partition, batch)
+            try:
+                record = records.decode(raw.value)
+            except records.RecordFormatError as error:
+                batch.dead_letters.append(dead_letter(raw, "undecodable", self._agent, str(error)))
+                continue
+            self.apply(raw.partition, record, raw, batch)
+        return batch
+
+    def apply(self, partition: int, record: Any, raw: RawRecord, batch: WatchBatch) -> None:
+        if isinstance(record, records.Heartbeat):
+            self.apply_heartbeat(partition, record, batch)
+        elif isinstance(record, records.Tick):
+            self.apply_tick(partition, record, batch)
+        elif isinstance(record, records.StreamEvent):
+            batch.fact_writes[live_key(partition, record.channel_id)] = (
+                partition, {"online": record.online, "at": record.at_ms})
+            batch.outcomes["stream_event"] += 1
+        elif isinstance(record, records.SettingsEvent):
+            batch.fact_writes[settings_key(partition, record.channel_id)] = (
+                partition, record.settings)
+            batch.outcomes["settings_event"] += 1
+        else:
+            batch.dead_letters.append(dead_letter(
+                raw, "unexpected_kind", self._agent, f"{type(record).__name__} on heartbeats"))
+
+    def viewer(self, user_id: str, batch: WatchBatch) -> ViewerEntry | None:
+        return batch.viewer_writes.get(user_id) or self._store.get_viewer(user_id)
+
+    def apply_heartbeat(self, partition: int, hb: records.Heartbeat, batch: WatchBatch) -> None:
+        entry = self.viewer(hb.user_id, batch) or ViewerEntry(ViewerState(), partition, hb.clock)
+        entry.partition, entry.clock = partition, hb.clock
+        facts = BatchFacts(batch, self._store, partition)
+        outcome = judge_heartbeat(hb.user_id, hb.channel_id, hb.at_ms, entry.state,
+                                  facts=facts, limits=self._limits,
+                                  excluded_user_ids=self._excluded)
+        batch.outcomes[outcome.reason] += 1
+        if outcome.reason != "accepted":
+            minute_s = hb.at_ms // 60_000 * 60
+            batch.rejections[(hb.channel_id, minute_s, outcome.reason)] += 1
+            if outcome.reason == "duplicate":
+                return  # A duplicate changes nothing, so there is nothing to write.
+        batch.credits.extend(to_credit(c, hb.at_ms) for c in outcome.credits)
+        self.remember(hb.user_id, entry, batch)
+
+    def apply_tick(self, partition: int, tick: records.Tick, batch: WatchBatch) -> None:
+        batch.outcomes["tick"] += 1
+        now_s = tick.at_ms // 1000
+        for user_id in self._index.pop_due(partition, tick.clock, now_s):
+            entry = self.viewer(user_id, batch)
+            if entry is None or entry.partition != partition or entry.clock != tick.clock:
+                continue
+            facts = BatchFacts(batch, self._store, partition)
+            drafts = sweep_viewer(user_id, entry.state, before_s=now_s - self._limits.grace_s,
+                                  facts=facts, limits=self._limits)
+            batch.credits.extend(to_credit(c, tick.at_ms) for c in drafts)
+            self.remember(user_id, entry, batch)
+
+    def remember(self, user_id: str, entry: ViewerEntry, batch: WatchBatch) -> None:
+        batch.viewer_writes[user_id] = entry
+        close_at_s = entry.state.next_close_s(self._limits)
+        if close_at_s is not None:
+            self._index.push(entry.partition, entry.clock, close_at_s, user_id)
+
+    def ensure_indexed(self, partition: int, batch: WatchBatch) -> None:
+        """Index the open buckets of a partition the first time we see it."""
+        if partition in self._indexed:
+            return
+        self._indexed.add(partition)
+        for user_id, entry in self._store.iter_viewers():
+            close_at_s = entry.state.next_close_s(self._limits)
+            if entry.partition == partition and close_at_s is not None:
+                self._index.push(partition, entry.clock, close_at_s, user_id)
+
+
+def to_credit(draft: CreditDraft, closed_at_ms: int) -> records.Credit:
+    return records.Credit(
+        credit_id=draft.credit_id, user_id=draft.user_id, channel_id=draft.channel_id,
+        bucket_start_s=draft.bucket_start_s, seconds=draft.seconds, points=draft.points,
+        multiplier=draft.multiplier, closed_at_ms=closed_at_ms,
+    )
+
+
+def dead_letter(raw: RawRecord, code: str, agent: str, message: str) -> records.DeadLetter:
+    return records.DeadLetter(
+        topic=raw.topic, partition=raw.partition, offset=raw.offset,
+        key=raw.key.decode(errors="replace") if raw.key is not None else None,
+        value=raw.value.decode(errors="replace")[:10_000], error_code=code, agent=agent,
+        message=message[:1000],
+    )

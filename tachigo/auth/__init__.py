@@ -1,0 +1,1 @@
+"""Identity: tachigo access tokens, Twitch extension JWTs, principals and roles."""

@@ -1,0 +1,147 @@
+"""Reads and writes of accounts and the journal. Every write is one short transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+
+from tachigo.kafka.records import Credit
+from tachigo.ledger.ids import uuid7
+
+log = logging.getLogger(__name__)
+
+_RETRYABLE = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
+
+
+@dataclass(frozen=True, slots=True)
+class CreditBatchResult:
+    inserted: int
+    duplicates: int
+    conflicts: tuple[Credit, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    spendable: int
+    cumulative: int
+
+
+def credit_request_hash(credit: Credit) -> bytes:
+    text = (
+        f"{credit.user_id}|{credit.channel_id}|{credit.bucket_start_s}|"
+        f"{credit.seconds}|{credit.points}|{credit.multiplier}"
+    )
+    return hashlib.sha256(text.encode()).digest()
+
+
+async def apply_credits(
+    pool: asyncpg.Pool, credits: Sequence[Credit], *, retries_max: int = 5
+) -> CreditBatchResult:
+    """Write a batch of watch credits in one transaction, each at most once.
+
+    Journal rows go in under the credit id as idempotency key; balances change only
+    for rows that went in. A credit id already present with the same content counts
+    as a duplicate; with other content it is returned in ``conflicts`` (not written).
+    Retries deadlocks and serialization failures up to ``retries_max`` times.
+    """
+    unique = {c.credit_id: c for c in credits}
+    for attempt in range(1, retries_max + 1):
+        try:
+            async with pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+                return await apply_credits_txn(conn, list(unique.values()))
+        except _RETRYABLE as error:
+            if attempt == retries_max:
+                raise
+            log.warning("ledger_batch_retry", extra={"attempt": attempt, "error": repr(error)})
+            await asyncio.sleep(0.01 * attempt)
+    raise AssertionError("unreachable")
+
+
+async def apply_credits_txn(conn: asyncpg.Connection, credits: list[Credit]) -> CreditBatchResult:
+    # 1. Lock the accounts in a fixed order so concurrent batches cannot deadlock.
+    keys = sorted({(uuid.UUID(c.user_id), c.channel_id) for c in credits})
+    users, channels = [k[0] for k in keys], [k[1] for k in keys]
+    await conn.execute(
+        "INSERT INTO accounts (user_id, channel_id) SELECT * FROM unnest($1::uuid[], $2::text[])"
+        " ON CONFLICT DO NOTHING", users, channels,
+    )
+    rows = await conn.fetch(
+        "SELECT a.user_id, a.channel_id, a.spendable, a.cumulative FROM accounts a"
+        " JOIN unnest($1::uuid[], $2::text[]) k(u, c) ON a.user_id = k.u AND a.channel_id = k.c"
+        " ORDER BY a.user_id, a.channel_id FOR UPDATE OF a", users, channels,
+    )
+    balances = {(r["user_id"], r["channel_id"]): [r["spendable"], r["cumulative"]] for r in rows}
+
+    # 2. Drop credits already journaled; keep the ones whose content differs apart.
+    hashes = {c.credit_id: credit_request_hash(c) for c in credits}
+    existing = await conn.fetch(
+        "SELECT idempotency_key, request_hash FROM ledger_entries"
+        " WHERE idempotency_key = ANY($1::text[])", list(hashes),
+    )
+    seen = {r["idempotency_key"]: bytes(r["request_hash"]) for r in existing}
+    fresh = [c for c in credits if c.credit_id not in seen]
+    conflicts = tuple(c for c in credits if c.credit_id in seen and seen[c.credit_id] != hashes[c.credit_id])
+
+    # 3. Journal rows with the balance after each one, then the new balances.
+    if fresh:
+        entry_rows = apply_credits_entry_rows(fresh, balances, hashes)
+        await conn.copy_records_to_table(
+            "ledger_entries", records=entry_rows,
+            columns=["id", "user_id", "channel_id", "kind", "delta_spendable",
+                     "delta_cumulative", "spendable_after", "cumulative_after",
+                     "watch_seconds", "bucket_start", "idempotency_key", "request_hash"],
+        )
+        touched = sorted({(uuid.UUID(c.user_id), c.channel_id) for c in fresh})
+        await conn.execute(
+            "UPDATE accounts a SET spendable = v.s, cumulative = v.c, updated_at = now()"
+            " FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::bigint[]) v(u, ch, s, c)"
+            " WHERE a.user_id = v.u AND a.channel_id = v.ch",
+            [k[0] for k in touched], [k[1] for k in touched],
+            [balances[k][0] for k in touched], [balances[k][1] for k in touched],
+        )
+    return CreditBatchResult(len(fresh), len(credits) - len(fresh) - len(conflicts), conflicts)
+
+
+def apply_credits_entry_rows(
+    fresh: list[Credit], balances: dict[tuple[uuid.UUID, str], list[int]],
+    hashes: dict[str, bytes],
+) -> list[tuple[object, ...]]:
+    entry_rows = []
+    for c in fresh:
+        balance = balances[(uuid.UUID(c.user_id), c.channel_id)]
+        balance[0] += c.points
+        balance[1] += c.points
+        entry_rows.append((
+            uuid7(), uuid.UUID(c.user_id), c.channel_id, "watch", c.points,
+            c.points, balance[0], balance[1], c.seconds,
+            datetime.fromtimestamp(c.bucket_start_s, tz=UTC), c.credit_id, hashes[c.credit_id],
+        ))
+    return entry_rows
+
+
+async def get_balance(pool: asyncpg.Pool, user_id: uuid.UUID, channel_id: str) -> Balance:
+    """Return the (user, channel) balance; zeros when the account does not exist yet."""
+    row = await pool.fetchrow(
+        "SELECT spendable, cumulative FROM accounts WHERE user_id = $1 AND channel_id = $2",
+        user_id, channel_id,
+    )
+    return Balance(row["spendable"], row["cumulative"]) if row else Balance(0, 0)
+
+
+async def get_history(
+    pool: asyncpg.Pool, user_id: uuid.UUID, channel_id: str, *, limit: int = 50
+) -> list[asyncpg.Record]:
+    """Return the newest journal rows of one account, newest first."""
+    return await pool.fetch(
+        "SELECT kind, delta_spendable, spendable_after, watch_seconds, reference, created_at"
+        " FROM ledger_entries WHERE user_id = $1 AND channel_id = $2"
+        " ORDER BY seq DESC LIMIT $3",
+        user_id, channel_id, limit,
+    )
