@@ -11,6 +11,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tachigo.auth.settings import AccountsSettings
+
 
 class KafkaSettings(BaseModel):
     bootstrap_servers: str = "127.0.0.1:19092"
@@ -71,7 +73,7 @@ class AuthSettings(BaseModel):
     access_ttl_s: int = Field(default=900, ge=60)
     refresh_ttl_s: int = Field(default=30 * 24 * 3600, ge=3600)
     # Twitch hands out the extension secret base64-encoded; we decode it before use.
-    extension_secret_b64: SecretStr = SecretStr("ZGV2LWV4dGVuc2lvbi1zZWNyZXQtMDEyMzQ1Njc4OQ==")
+    extension_secret_b64: SecretStr = SecretStr("ZGV2LWV4dGVuc2lvbi1zZWNyZXQtMDEyMzQ1Njc4OWFiY2RlZg==")
     extension_leeway_s: int = Field(default=30, ge=0, le=300)
     eventsub_secret: SecretStr = SecretStr("dev-eventsub-secret-0123456789")
     eventsub_window_s: int = Field(default=600, ge=1)
@@ -108,6 +110,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     ledger: LedgerSettings = Field(default_factory=LedgerSettings)
     dev: DevSettings = Field(default_factory=DevSettings)
+    accounts: AccountsSettings = Field(default_factory=AccountsSettings)
 
     @model_validator(mode="after")
     def check_production_secrets(self) -> Settings:

@@ -29,7 +29,7 @@ from tachigo.kafka.producer import RecordProducer
 from tachigo.ledger.pool import create_pool
 from tachigo.rules import WatchLimits
 from tachigo.settings import Settings
-from tachigo.tables.state import ViewerEntry, register_codecs
+from tachigo.tables.state import ViewerEntry
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +44,14 @@ class FaustStore(StateStore):
         self.viewers, self.facts = viewers, facts
 
     def get_viewer(self, user_id: str) -> ViewerEntry | None:
-        return self.viewers.get(user_id)  # type: ignore[no-any-return]
+        raw = self.viewers.get(user_id)
+        return ViewerEntry.from_json(raw) if raw is not None else None
 
     def get_fact(self, key: str) -> Any | None:
         return self.facts.get(key)
 
     def iter_viewers(self) -> Iterable[tuple[str, ViewerEntry]]:
-        return list(self.viewers.items())
+        return [(k, ViewerEntry.from_json(v)) for k, v in self.viewers.items()]
 
 
 class WorkerRunner:
@@ -132,7 +133,7 @@ class WorkerRunner:
             with_event(by_partition[partition], self.store.facts.__setitem__, key, value)
         for user_id, entry in batch.viewer_writes.items():
             with_event(by_partition[entry.partition], self.store.viewers.__setitem__,
-                       user_id, entry)
+                       user_id, entry.to_json())
 
 
 def raw_record(event: faust.EventT) -> RawRecord:
@@ -184,7 +185,6 @@ async def run_to_completion(name: str, work: Awaitable[None]) -> None:
 
 
 def create_faust_app(settings: Settings) -> tuple[faust.App, WorkerRunner]:
-    register_codecs()
     kafka = settings.kafka
     app = faust.App(
         kafka.app_id, broker=f"kafka://{kafka.bootstrap_servers}", store="memory://",
@@ -195,10 +195,9 @@ def create_faust_app(settings: Settings) -> tuple[faust.App, WorkerRunner]:
         datadir=str(settings.dev.data_dir / "faust"), table_cleanup_interval=3600.0,
         stream_buffer_maxsize=16_384, broker_max_poll_records=5000,
     )
-    viewers = app.Table("viewers", partitions=kafka.heartbeat_partitions,
-                        key_serializer="json", value_serializer="tachigo_viewer")
-    facts = app.Table("partition-facts", partitions=kafka.heartbeat_partitions,
-                      key_serializer="json", value_serializer="tachigo_json")
+    # Keys and values are plain JSON (faust's default codec for both).
+    viewers = app.Table("viewers", partitions=kafka.heartbeat_partitions)
+    facts = app.Table("partition-facts", partitions=kafka.heartbeat_partitions)
     runner = WorkerRunner(settings, FaustStore(viewers, facts))
     wire_agents(app, settings, runner)
     return app, runner

@@ -34,6 +34,8 @@ START_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 60
 INITDB_TIMEOUT_S = 120.0
 COMMAND_TIMEOUT_S = 30.0
+# How long a killed server may stay an unreaped zombie before we try anyway.
+ZOMBIE_WAIT_S = 60.0
 # Linux holds a unix socket path in 108 bytes with the NUL; keep a little headroom.
 SOCKET_PATH_BYTES_MAX = 100
 
@@ -115,33 +117,40 @@ def start_postgres(settings: Settings) -> None:
         say(NAME, f"already running (pid {pid}, {LOOPBACK}:{port})")
         return
 
-    if processes.is_port_open(port):
-        raise DevInfraError(
-            f"postgres: port {port} on {LOOPBACK} is taken by a server tachigo dev did "
-            "not start; stop it or set TACHIGO_DEV__POSTGRES_PORT",
-            port=port,
-        )
+    # Preparing first also stops a server whose data dir was deleted (a reset).
     owner = cluster_owner()
     layout = prepare_cluster_root(data_dir, owner=owner, port=port)
+    check_port_free(data_dir, port)
     if init_cluster(layout, owner=owner):
         say(NAME, f"created a new cluster in {layout.data}")
-    write_owned(
-        layout.data / "tachigo.conf",
-        postgres_conf(settings, socket_dir=layout.socket_dir),
-        owner=owner,
-    )
+    conf = postgres_conf(settings, socket_dir=layout.socket_dir)
+    write_owned(layout.data / "tachigo.conf", conf, owner=owner)
     write_owned(layout.data / "pg_hba.conf", PG_HBA_CONF, owner=owner)
     link_log(data_dir, layout)
 
     say(NAME, "starting ...")
     started = time.monotonic()
+    clear_dead_postmaster(layout)
     run_pg_ctl(layout, "start", "-w", "-t", str(START_TIMEOUT_S), "-l", str(layout.log))
     ensure_databases(settings)
+    elapsed_s = time.monotonic() - started
     pid = postmaster_pid(layout)
-    say(
-        NAME,
-        f"ready in {time.monotonic() - started:.1f}s (pid {pid}, {LOOPBACK}:{port})",
-    )
+    say(NAME, f"ready in {elapsed_s:.1f}s (pid {pid}, {LOOPBACK}:{port})")
+
+
+def check_port_free(data_dir: Path, port: int) -> None:
+    """Raise if another server already listens on our port.
+
+    Raises:
+        DevInfraError: the port is taken.
+    """
+    if processes.is_port_open(port):
+        raise DevInfraError(
+            f"postgres: port {port} on {LOOPBACK} is taken by a server tachigo dev "
+            f"does not know (one whose {data_dir} was deleted while it ran, or "
+            "another program); stop it, or set TACHIGO_DEV__POSTGRES_PORT",
+            port=port,
+        )
 
 
 def stop_postgres(settings: Settings) -> None:
@@ -419,21 +428,50 @@ def run_checked(
 
 def postmaster_pid(layout: ClusterLayout) -> int | None:
     """Return the server's pid from ``postmaster.pid`` if that process is a postgres."""
+    pid = recorded_postmaster_pid(layout)
+    if pid is None or processes.process_start_ticks(pid) is None:
+        return None  # No server, or a zombie nobody has reaped yet.
+    return pid if is_postgres(pid) else None
+
+
+def recorded_postmaster_pid(layout: ClusterLayout) -> int | None:
     try:
-        pid = int((layout.data / "postmaster.pid").read_text().split("\n", 1)[0])
+        return int((layout.data / "postmaster.pid").read_text().split("\n", 1)[0])
     except (FileNotFoundError, NotADirectoryError, ValueError):
         return None
-    if not processes.is_pid_alive(pid):
-        return None
+
+
+def is_postgres(pid: int) -> bool:
     comm = Path(f"/proc/{pid}/comm")
-    # A pid file left by a killed server may name a pid reused by another program.
-    if comm.exists() and not comm.read_text().startswith("postgres"):
-        return None
-    return pid
+    try:
+        return comm.read_text().startswith("postgres")
+    except FileNotFoundError:
+        return not Path("/proc/self/comm").exists()  # Not Linux: trust the pid file.
+
+
+def clear_dead_postmaster(layout: ClusterLayout) -> None:
+    """Make way for a new server when ``postmaster.pid`` names a dead one.
+
+    PostgreSQL will not start while the pid in that file exists. A killed server
+    stays a zombie until its parent reaps it, so wait for that. Any other live
+    process with that pid is not our server (``postmaster_pid`` said so), so the
+    file is stale and goes.
+    """
+    pid = recorded_postmaster_pid(layout)
+    if pid is None or not processes.is_pid_alive(pid):
+        return
+    if processes.process_start_ticks(pid) is None:
+        say(NAME, f"waiting for the killed server (pid {pid}) to be reaped ...")
+        processes.poll_until(
+            lambda: not processes.is_pid_alive(pid), deadline_s=ZOMBIE_WAIT_S
+        )
+        return
+    (layout.data / "postmaster.pid").unlink(missing_ok=True)
 
 
 def is_ready(port: int) -> bool:
     """Return whether the server on loopback ``port`` accepts connections."""
+    # Name a role that exists, or every probe logs "role root does not exist".
     argv = [
         str(bin_dir() / "pg_isready"),
         "-q",
@@ -441,6 +479,10 @@ def is_ready(port: int) -> bool:
         LOOPBACK,
         "-p",
         str(port),
+        "-U",
+        SUPERUSER,
+        "-d",
+        "postgres",
         "-t",
         "1",
     ]

@@ -1,12 +1,9 @@
-"""Table values and the codec that writes them to the changelog as compact JSON."""
+"""Table values (stored as JSON objects, as faust's json codec writes them) and keys."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-
-import orjson
-from faust.serializers import codecs
 
 from tachigo.rules import ViewerState
 
@@ -19,31 +16,12 @@ class ViewerEntry:
     partition: int
     clock: str
 
+    def to_json(self) -> dict[str, Any]:
+        return {"v": self.state.to_json(), "p": self.partition, "k": self.clock}
 
-class ViewerEntryCodec(codecs.Codec):
-    def _dumps(self, obj: Any) -> bytes:
-        return orjson.dumps({"v": obj.state.to_json(), "p": obj.partition, "k": obj.clock})
-
-    def _loads(self, s: bytes) -> Any:
-        data = orjson.loads(s)
-        return ViewerEntry(ViewerState.from_json(data["v"]), int(data["p"]), str(data["k"]))
-
-
-class OrjsonCodec(codecs.Codec):
-    def _dumps(self, obj: Any) -> bytes:
-        return orjson.dumps(obj)
-
-    def _loads(self, s: bytes) -> Any:
-        return orjson.loads(s)
-
-
-def register_codecs() -> None:
-    codecs.register("tachigo_viewer", ViewerEntryCodec())
-    codecs.register("tachigo_json", OrjsonCodec())
-
-
-def clock_key(partition: int, clock: str) -> str:
-    return f"{partition}|clock|{clock}"
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ViewerEntry:
+        return cls(ViewerState.from_json(data["v"]), int(data["p"]), str(data["k"]))
 
 
 def live_key(partition: int, channel_id: str) -> str:

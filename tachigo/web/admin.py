@@ -8,13 +8,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from tachigo import channels
 from tachigo.errors import ForbiddenError
 from tachigo.web.context import context
-from tachigo.web.requests import principal, read_json
+from tachigo.web.requests import ChannelIdStr, principal, read_json
 from tachigo.web.responses import ok
 
 
 class ChannelBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    channel_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_:\-]+$")
+    channel_id: ChannelIdStr
     display_name: str | None = Field(default=None, max_length=100)
     seconds_per_point: int | None = Field(default=None, ge=1, le=86_400)
     multiplier: int | None = Field(default=None, ge=0, le=1000)

@@ -14,29 +14,26 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 from prometheus_client import Counter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from tachigo.auth.tokens import Principal
 from tachigo.errors import ForbiddenError, NotFoundError, ValidationError
 from tachigo.kafka.records import Heartbeat
 from tachigo.ledger import repository
 from tachigo.web.context import context
-from tachigo.web.requests import principal, read_json, read_query
+from tachigo.web.requests import ChannelIdStr, principal, read_json, read_query
 from tachigo.web.responses import ok
 
 HEARTBEATS = Counter("tachigo_heartbeats_total", "Heartbeats answered by the ingest",
                      ["outcome"])
 
-ChannelId = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_:\-]+$")
-
-
 class HeartbeatBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    channel_id: str | None = ChannelId
+    channel_id: ChannelIdStr | None = None
 
 
 class ChannelQuery(BaseModel):
-    channel_id: str = ChannelId
+    channel_id: ChannelIdStr
 
 
 async def accept_heartbeat(request: web.Request) -> tuple[Principal, str, int]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 import jwt
 import orjson
@@ -15,6 +15,11 @@ from tachigo.errors import AuthError, ValidationError
 from tachigo.web.context import context
 
 Model = TypeVar("Model", bound=pydantic.BaseModel)
+
+# Twitch broadcaster ids are digits; replays and tests use short slugs.
+ChannelIdStr = Annotated[str, pydantic.StringConstraints(
+    min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_:\-]+$")]
+PRINCIPAL_KEY = web.RequestKey("principal", Principal)
 
 
 async def read_json(request: web.Request, model: type[Model], *, allow_empty: bool = False) -> Model:
@@ -77,9 +82,9 @@ async def principal(request: web.Request) -> Principal:
         AuthError: missing, forged or expired token.
         ForbiddenError: an anonymous extension viewer.
     """
-    cached = request.get("principal")
+    cached = request.get(PRINCIPAL_KEY)
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     ctx = context(request)
     token = bearer_token(request)
     if is_extension_jwt(token):
@@ -90,7 +95,7 @@ async def principal(request: web.Request) -> Principal:
                           twitch_user_id=twitch_user_id)
     else:
         found = verify_access_token(ctx.settings.auth, token)
-    request["principal"] = found
+    request[PRINCIPAL_KEY] = found
     return found
 
 
