@@ -10,6 +10,7 @@ import asyncio
 import sys
 from collections.abc import Callable
 
+from tachigo.errors import TachigoError
 from tachigo.logging import setup_logging
 from tachigo.settings import Settings
 
@@ -23,9 +24,13 @@ def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
-    from tachigo.agents.app import run_worker
+    if args.no_supervise:
+        from tachigo.agents.app import run_worker
 
-    return run_worker(settings)
+        return run_worker(settings)
+    from tachigo.agents.supervisor import run_supervised
+
+    return run_supervised([sys.executable, "-m", "tachigo", "worker", "--no-supervise"])
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
@@ -82,8 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--processes", type=int, default=0,
                      help="API processes sharing the port (default TACHIGO_API__PROCESSES)")
     api.set_defaults(func=cmd_api)
-    sub.add_parser("worker", help="run the Faust worker (watch and ledger agents)"
-                   ).set_defaults(func=cmd_worker)
+    worker = sub.add_parser("worker", help="run the Faust worker (watch and ledger agents)")
+    worker.add_argument("--no-supervise", action="store_true",
+                        help="run faust in this process; by default a supervisor restarts "
+                        "it after an exit that left its batch uncommitted")
+    worker.set_defaults(func=cmd_worker)
     sub.add_parser("migrate", help="apply pending SQL migrations").set_defaults(func=cmd_migrate)
     sub.add_parser("reconcile", help="check ledger invariants; exit 1 on any violation"
                    ).set_defaults(func=cmd_reconcile)
@@ -139,7 +147,13 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     setup_logging(settings.log_level)
     func: Callable[[Settings, argparse.Namespace], int] = args.func
-    return func(settings, args)
+    try:
+        return func(settings, args)
+    except TachigoError as error:
+        print(f"tachigo {args.command}: [{error.code}] {error.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

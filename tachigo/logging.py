@@ -28,7 +28,7 @@ class JsonLineFormatter(logging.Formatter):
             line[key] = "[redacted]" if key.lower() in _SECRET_FIELDS else value
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
-        return orjson.dumps(line, default=str).decode()
+        return orjson.dumps(line, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def setup_logging(level: str = "INFO") -> None:

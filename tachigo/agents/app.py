@@ -22,7 +22,8 @@ import asyncpg
 import faust
 from faust.streams import _current_event  # faust's own "current event" context variable
 
-from tachigo.agents.ledger import decode_credits, write_credits
+from tachigo.agents.errors import OffsetGapError
+from tachigo.agents.ledger import decode_credits, partition_spans, write_credits
 from tachigo.agents.watch import RawRecord, StateStore, WatchBatch, WatchProcessor
 from tachigo.errors import TachigoError
 from tachigo.kafka.producer import RecordProducer
@@ -93,14 +94,18 @@ class WorkerRunner:
                         [(d.key, None, d) for d in batch.dead_letters])
         await self.write_rejections(batch)
         self.write_tables(batch, events)
-        log.debug("watch_batch", extra={"events": len(events), **batch.outcomes})
+        log.debug("watch_batch", extra={"events": len(events), **batch.outcomes,
+                                        "offsets": offset_ranges(raws)})
 
     async def run_ledger_batch(self, events: list[faust.EventT]) -> None:
-        batch = decode_credits([raw_record(e) for e in events])
+        raws = [raw_record(e) for e in events]
+        spans = partition_spans(raws)
+        batch = decode_credits(raws)
         pool = await self.pool()
         started = time.perf_counter()
         inserted = await retry_until_done("ledger_write", lambda: write_credits(
-            pool, batch, retries_max=self.settings.ledger.retries_max))
+            pool, batch, retries_max=self.settings.ledger.retries_max,
+            consumer=self.settings.kafka.app_id, spans=spans))
         await self.emit(self.settings.kafka.dead_letters_topic,
                         [(d.key, None, d) for d in batch.dead_letters])
         log.debug("ledger_batch", extra={"credits": len(batch.credits), "inserted": inserted,
@@ -134,6 +139,14 @@ class WorkerRunner:
         for user_id, entry in batch.viewer_writes.items():
             with_event(by_partition[entry.partition], self.store.viewers.__setitem__,
                        user_id, entry.to_json())
+
+
+def offset_ranges(raws: list[RawRecord]) -> dict[int, list[int]]:
+    ranges: dict[int, list[int]] = {}
+    for raw in raws:
+        low_high = ranges.setdefault(raw.partition, [raw.offset, raw.offset])
+        low_high[1] = raw.offset
+    return ranges
 
 
 def raw_record(event: faust.EventT) -> RawRecord:
@@ -178,6 +191,12 @@ async def run_to_completion(name: str, work: Awaitable[None]) -> None:
             log.error("batch_unfinished_at_shutdown", extra={"agent": name})
             os._exit(_EXIT_UNFINISHED_BATCH)
         raise
+    except OffsetGapError as error:
+        log.error("offset_gap", extra={"agent": name, "topic": error.topic,
+                                       "partition": error.partition,
+                                       "expected": error.expected, "got": error.got})
+        logging.shutdown()
+        os._exit(_EXIT_UNFINISHED_BATCH)
     except Exception:  # boundary: a bug; never let faust ack the batch
         log.critical("batch_failed", extra={"agent": name}, exc_info=True)
         logging.shutdown()
@@ -226,8 +245,9 @@ def wire_agents(app: faust.App, settings: Settings, runner: WorkerRunner) -> Non
         runner.processor.forget_partitions({tp.partition for tp in revoked
                                             if tp.topic == kafka.heartbeats_topic})
 
-    @app.on_partitions_assigned.connect
-    async def on_assigned(sender: Any, assigned: set[Any], **kwargs: Any) -> None:
+    @app.on_rebalance_complete.connect
+    async def on_rebalanced(sender: Any, **kwargs: Any) -> None:
+        assigned = app.consumer.assignment()
         mine = sorted(tp.partition for tp in assigned if tp.topic == kafka.heartbeats_topic)
         log.info("worker_ready", extra={"heartbeat_partitions": mine})
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from tachigo.agents.errors import OffsetGapError
 from tachigo.agents.watch import RawRecord, dead_letter
 from tachigo.kafka import records
 from tachigo.ledger import repository
@@ -44,12 +45,34 @@ def is_valid_credit(credit: records.Credit) -> bool:
             and credit.credit_id.startswith("watch:") and len(credit.credit_id) <= 300)
 
 
-async def write_credits(pool: asyncpg.Pool, batch: LedgerBatch, *, retries_max: int) -> int:
-    """Apply the batch's credits; turn content conflicts into dead letters. Returns rows
-    inserted. Raises whatever Postgres raises; the caller retries the whole batch."""
-    if not batch.credits:
-        return 0
-    result = await repository.apply_credits(pool, batch.credits, retries_max=retries_max)
+def partition_spans(batch_records: list[RawRecord]) -> list[repository.PartitionSpan]:
+    """Each partition's [first, next) offsets in the batch; they must be contiguous."""
+    spans: dict[tuple[str, int], list[int]] = {}
+    for raw in batch_records:
+        span = spans.setdefault((raw.topic, raw.partition), [raw.offset, raw.offset])
+        if raw.offset > span[1] + 1:
+            raise OffsetGapError(raw.topic, raw.partition, expected=span[1] + 1, got=raw.offset)
+        span[1] = max(span[1], raw.offset)
+    return [repository.PartitionSpan(t, p, lo, hi + 1) for (t, p), (lo, hi) in spans.items()]
+
+
+async def write_credits(
+    pool: asyncpg.Pool, batch: LedgerBatch, *, retries_max: int, consumer: str,
+    spans: list[repository.PartitionSpan],
+) -> int:
+    """Apply the batch's credits and advance the consumer's stored positions in one
+    transaction; turn content conflicts into dead letters. Returns rows inserted.
+
+    Raises:
+        OffsetGapError: the batch starts past a stored position (records were skipped).
+        Whatever Postgres raises otherwise; the caller retries the whole batch.
+    """
+    try:
+        result = await repository.apply_credits(pool, batch.credits, retries_max=retries_max,
+                                                consumer=consumer, spans=spans)
+    except repository.PositionGapError as error:
+        raise OffsetGapError(error.span.topic, error.span.partition, expected=error.stored,
+                             got=error.span.first_offset) from error
     for credit in result.conflicts:
         # Same credit id, different content: the rules were not deterministic. Nothing is
         # written for it; the record is kept in dead-letters for an operator.

@@ -23,7 +23,8 @@ from tachigo.rules import (
     judge_heartbeat,
     sweep_viewer,
 )
-from tachigo.tables.state import ViewerEntry, live_key, settings_key
+from tachigo.agents.errors import OffsetGapError
+from tachigo.tables.state import ViewerEntry, live_key, next_offset_key, settings_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +118,10 @@ class WatchProcessor:
         self._indexed -= partitions
 
     def process(self, batch_records: list[RawRecord]) -> WatchBatch:
+        """Judge a batch in order. Raises ``OffsetGapError`` if records were skipped."""
         batch = WatchBatch()
         for raw in batch_records:
+            self.check_offset(raw, batch)
             self.ensure_indexed(raw.partition, batch)
             try:
                 record = records.decode(raw.value)
@@ -127,6 +130,15 @@ class WatchProcessor:
                 continue
             self.apply(raw.partition, record, raw, batch)
         return batch
+
+    def check_offset(self, raw: RawRecord, batch: WatchBatch) -> None:
+        """Offsets must continue where this partition left off; lower ones are replays."""
+        key = next_offset_key(raw.partition)
+        pending = batch.fact_writes.get(key)
+        expected = pending[1] if pending is not None else self._store.get_fact(key)
+        if expected is not None and raw.offset > expected:
+            raise OffsetGapError(raw.topic, raw.partition, expected=expected, got=raw.offset)
+        batch.fact_writes[key] = (raw.partition, max(expected or 0, raw.offset + 1))
 
     def apply(self, partition: int, record: Any, raw: RawRecord, batch: WatchBatch) -> None:
         if isinstance(record, records.Heartbeat):

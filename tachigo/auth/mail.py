@@ -56,8 +56,9 @@ class OutboxSender:
         self._folder.mkdir(parents=True, exist_ok=True)
         final = self._folder / f"{uuid7()}.json"
         # Write then rename, so a reader never sees half a file.
-        with tempfile.NamedTemporaryFile("wb", dir=self._folder, delete=False,
-                                         suffix=".tmp") as handle:
+        with tempfile.NamedTemporaryFile(
+            "wb", dir=self._folder, delete=False, suffix=".tmp"
+        ) as handle:
             handle.write(orjson.dumps(asdict(mail)))
         os.replace(handle.name, final)
 
@@ -76,9 +77,11 @@ class SmtpSender:
         try:
             await asyncio.to_thread(self.deliver, message)
         except (OSError, smtplib.SMTPException) as error:
-            raise MailError(f"SMTP server {self._settings.smtp_host} refused or did not "
-                            f"answer: {type(error).__name__}; check TACHIGO_ACCOUNTS__MAIL__*",
-                            kind=mail.kind) from error
+            raise MailError(
+                f"SMTP server {self._settings.smtp_host} refused or did not "
+                f"answer: {type(error).__name__}; check TACHIGO_ACCOUNTS__MAIL__*",
+                kind=mail.kind,
+            ) from error
 
     def build(self, mail: Mail) -> EmailMessage:
         message = EmailMessage()
@@ -94,8 +97,9 @@ class SmtpSender:
         context = ssl.create_default_context()
         smtp: smtplib.SMTP
         if s.smtp_security == "tls":
-            smtp = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=s.send_timeout_s,
-                                    context=context)
+            smtp = smtplib.SMTP_SSL(
+                s.smtp_host, s.smtp_port, timeout=s.send_timeout_s, context=context
+            )
         else:
             smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.send_timeout_s)
         with smtp:
@@ -143,8 +147,10 @@ class MailQueue:
         try:
             self._queue.put_nowait(mail)
         except asyncio.QueueFull:
-            log.warning("mail_dropped", extra={"kind": mail.kind,
-                                               "queue_max": self._settings.queue_max})
+            log.warning(
+                "mail_dropped",
+                extra={"kind": mail.kind, "queue_max": self._settings.queue_max},
+            )
             return False
         return True
 
@@ -155,34 +161,45 @@ class MailQueue:
                 await self._sender.send(mail)
                 log.info("mail_sent", extra={"kind": mail.kind})
             except MailError as error:
-                log.error("mail_failed", extra={"kind": mail.kind, "error": error.message})
+                log.error(
+                    "mail_failed", extra={"kind": mail.kind, "error": error.message}
+                )
             finally:
                 self._queue.task_done()
 
 
 def link(frontend_url: str, path: str, token: str) -> str:
-    return f"{frontend_url.rstrip('/')}{path}?{urllib.parse.urlencode({'token': token})}"
+    return (
+        f"{frontend_url.rstrip('/')}{path}?{urllib.parse.urlencode({'token': token})}"
+    )
 
 
 def verification_mail(frontend_url: str, to: str, token: str, *, ttl_s: int) -> Mail:
     url = link(frontend_url, "/verify-email", token)
-    text = (f"Confirm your email address for Tachigo by opening this link:\n\n{url}\n\n"
-            f"The link works once and expires in {ttl_s // 3600} hour(s). If you did not "
-            "sign up, ignore this mail.\n")
+    text = (
+        f"Confirm your email address for Tachigo by opening this link:\n\n{url}\n\n"
+        f"The link works once and expires in {ttl_s // 3600} hour(s). If you did not "
+        "sign up, ignore this mail.\n"
+    )
     return Mail(to, "Confirm your Tachigo email address", text, "verify_email")
 
 
-def reset_mail(frontend_url: str, to: str, token: str, *, ttl_s: int,
-               kind: str = "reset_password") -> Mail:
+def reset_mail(
+    frontend_url: str, to: str, token: str, *, ttl_s: int, kind: str = "reset_password"
+) -> Mail:
     url = link(frontend_url, "/reset-password", token)
     if kind == "agency_setup":
-        intro = "An agency account was created for you on Tachigo. Choose a password here:"
+        intro = (
+            "An agency account was created for you on Tachigo. Choose a password here:"
+        )
         subject = "Set up your Tachigo agency account"
     else:
         intro = "Someone asked to reset your Tachigo password. Choose a new one here:"
         subject = "Reset your Tachigo password"
-    text = (f"{intro}\n\n{url}\n\nThe link works once and expires in {ttl_s // 60} "
-            "minutes. If you did not ask for this, ignore this mail.\n")
+    text = (
+        f"{intro}\n\n{url}\n\nThe link works once and expires in {ttl_s // 60} "
+        "minutes. If you did not ask for this, ignore this mail.\n"
+    )
     return Mail(to, subject, text, kind)
 
 

@@ -16,13 +16,23 @@ _DUMMY_PASSWORD = "tachigo-dummy-password-for-constant-time"
 
 
 @functools.lru_cache(maxsize=8)
-def password_hasher(time_cost: int, memory_kib: int, parallelism: int) -> PasswordHasher:
-    return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib,
-                          parallelism=parallelism, hash_len=32, salt_len=16, type=Type.ID)
+def password_hasher(
+    time_cost: int, memory_kib: int, parallelism: int
+) -> PasswordHasher:
+    return PasswordHasher(
+        time_cost=time_cost,
+        memory_cost=memory_kib,
+        parallelism=parallelism,
+        hash_len=32,
+        salt_len=16,
+        type=Type.ID,
+    )
 
 
 def hasher_for(settings: PasswordSettings) -> PasswordHasher:
-    return password_hasher(settings.time_cost, settings.memory_kib, settings.parallelism)
+    return password_hasher(
+        settings.time_cost, settings.memory_kib, settings.parallelism
+    )
 
 
 @functools.lru_cache(maxsize=8)
@@ -35,11 +45,14 @@ async def hash_password(settings: PasswordSettings, password: str) -> str:
     return await asyncio.to_thread(hasher_for(settings).hash, password)
 
 
-def verify_password_sync(settings: PasswordSettings, encoded: str | None,
-                         password: str) -> bool:
+def verify_password_sync(
+    settings: PasswordSettings, encoded: str | None, password: str
+) -> bool:
     hasher = hasher_for(settings)
     if encoded is None:
-        encoded = dummy_hash(settings.time_cost, settings.memory_kib, settings.parallelism)
+        encoded = dummy_hash(
+            settings.time_cost, settings.memory_kib, settings.parallelism
+        )
         hasher.verify(encoded, _DUMMY_PASSWORD)
         return False
     try:
@@ -48,9 +61,11 @@ def verify_password_sync(settings: PasswordSettings, encoded: str | None,
         return False
 
 
-async def verify_password(settings: PasswordSettings, encoded: str | None,
-                          password: str) -> bool:
-    """Whether ``password`` matches ``encoded``; ``None`` (no account) costs the same."""
+async def verify_password(
+    settings: PasswordSettings, encoded: str | None, password: str
+) -> bool:
+    """Whether ``password`` matches ``encoded``; ``None`` (no account) costs the
+    same argon2 work and answers ``False``."""
     return await asyncio.to_thread(verify_password_sync, settings, encoded, password)
 
 

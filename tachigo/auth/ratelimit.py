@@ -19,15 +19,21 @@ _IPV6_PREFIX = 64
 class FixedWindowLimiter:
     """Allows ``limit`` hits per key per window; memory is bounded by ``keys_max``."""
 
-    def __init__(self, *, window_s: int, keys_max: int,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        window_s: int,
+        keys_max: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._window_s = window_s
         self._keys_max = keys_max
         self._clock = clock
         self._windows: dict[tuple[str, str], tuple[float, int]] = {}
 
     def hit(self, bucket: str, key: str, *, limit: int) -> int:
-        """Count one request; return 0 when allowed, else seconds until the window ends."""
+        """Count one request; return 0 when allowed, else whole seconds until the
+        window ends (at least 1)."""
         now = self._clock()
         started, count = self._windows.get((bucket, key), (now, 0))
         if now - started >= self._window_s:
@@ -41,11 +47,12 @@ class FixedWindowLimiter:
 
     def prune(self, now: float) -> None:
         """Drop ended windows; if that frees too little, drop the oldest half."""
-        self._windows = {k: v for k, v in self._windows.items()
-                         if now - v[0] < self._window_s}
+        self._windows = {
+            k: v for k, v in self._windows.items() if now - v[0] < self._window_s
+        }
         if len(self._windows) >= self._keys_max:
             ordered = sorted(self._windows.items(), key=lambda item: item[1][0])
-            self._windows = dict(ordered[len(ordered) // 2:])
+            self._windows = dict(ordered[len(ordered) // 2 :])
 
     def __len__(self) -> int:
         return len(self._windows)
@@ -64,8 +71,11 @@ def client_key(address: str) -> str:
     return str(ip)
 
 
-def client_address(peer: str | None, forwarded_for: str | None,
-                   trusted: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> str:
+def client_address(
+    peer: str | None,
+    forwarded_for: str | None,
+    trusted: list[ipaddress.IPv4Network | ipaddress.IPv6Network],
+) -> str:
     """The client's address: the socket peer, unless the peer is a trusted proxy.
 
     Behind trusted proxies, X-Forwarded-For is read from the right, skipping trusted
@@ -81,8 +91,9 @@ def client_address(peer: str | None, forwarded_for: str | None,
     return peer
 
 
-def is_trusted(address: str, trusted: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
-               ) -> bool:
+def is_trusted(
+    address: str, trusted: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
+) -> bool:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:

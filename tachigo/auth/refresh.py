@@ -52,13 +52,18 @@ def check_token_shape(token: str) -> str:
     Raises:
         ValidationError: not 64 hex characters.
     """
-    if len(token) != _TOKEN_HEX_CHARS or any(c not in "0123456789abcdef" for c in token):
+    if len(token) != _TOKEN_HEX_CHARS or any(
+        c not in "0123456789abcdef" for c in token
+    ):
         raise RefreshTokenError("invalid or expired refresh token; log in again")
     return token
 
 
 async def issue_refresh(
-    conn: asyncpg.Connection, user_id: uuid.UUID, *, ttl_s: int,
+    conn: asyncpg.Connection,
+    user_id: uuid.UUID,
+    *,
+    ttl_s: int,
     family_id: uuid.UUID | None = None,
 ) -> IssuedRefresh:
     """Store a new refresh token for ``user_id`` (a new family unless one is given).
@@ -69,8 +74,13 @@ async def issue_refresh(
     token_id, family = uuid7(), family_id or uuid7()
     expires_at = await conn.fetchval(
         "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, expires_at)"
-        " VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5)) RETURNING expires_at",
-        token_id, family, user_id, hash_token(token), ttl_s,
+        " VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))"
+        " RETURNING expires_at",
+        token_id,
+        family,
+        user_id,
+        hash_token(token),
+        ttl_s,
     )
     return IssuedRefresh(token, token_id, family, expires_at)
 
@@ -93,7 +103,9 @@ def classify(row: asyncpg.Record | None) -> RefreshOutcome:
     if row["revoked"]:
         return RefreshOutcome.REVOKED
     if row["rotated"]:
-        return RefreshOutcome.SUPERSEDED if row["within_grace"] else RefreshOutcome.REUSED
+        return (
+            RefreshOutcome.SUPERSEDED if row["within_grace"] else RefreshOutcome.REUSED
+        )
     if row["expired"]:
         return RefreshOutcome.EXPIRED
     if not row["user_active"]:
@@ -120,11 +132,15 @@ async def rotate_refresh(
         if outcome is RefreshOutcome.REUSED:
             await revoke_family(conn, row["family_id"], reason="reuse")
         if outcome is RefreshOutcome.ROTATED:
-            issued = await issue_refresh(conn, row["user_id"], ttl_s=ttl_s,
-                                         family_id=row["family_id"])
+            issued = await issue_refresh(
+                conn, row["user_id"], ttl_s=ttl_s, family_id=row["family_id"]
+            )
             await conn.execute(
                 "UPDATE refresh_tokens SET rotated_at = now(), replaced_by = $2"
-                " WHERE id = $1", row["id"], issued.id)
+                " WHERE id = $1",
+                row["id"],
+                issued.id,
+            )
             return row["user_id"], issued
     raise refresh_error(outcome)
 
@@ -133,30 +149,43 @@ def refresh_error(outcome: RefreshOutcome) -> RefreshTokenError:
     if outcome is RefreshOutcome.SUPERSEDED:
         return RefreshTokenError(
             "this refresh token was just rotated by a parallel request; retry with the "
-            "newest refresh_token cookie", code="refresh_token_superseded")
+            "newest refresh_token cookie",
+            code="refresh_token_superseded",
+        )
     if outcome is RefreshOutcome.REUSED:
         return RefreshTokenError(
             "refresh token was already used; every session of this login was signed "
-            "out for safety; log in again", code="refresh_token_reused")
-    return RefreshTokenError("invalid or expired refresh token; log in again",
-                             outcome=outcome.value)
+            "out for safety; log in again",
+            code="refresh_token_reused",
+        )
+    return RefreshTokenError(
+        "invalid or expired refresh token; log in again", outcome=outcome.value
+    )
 
 
-async def revoke_family(conn: asyncpg.Connection, family_id: uuid.UUID, *,
-                        reason: str) -> int:
+async def revoke_family(
+    conn: asyncpg.Connection, family_id: uuid.UUID, *, reason: str
+) -> int:
     """Revoke every live token of a family; return how many rows changed."""
     status = await conn.execute(
         "UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = $2"
-        " WHERE family_id = $1 AND revoked_at IS NULL", family_id, reason)
+        " WHERE family_id = $1 AND revoked_at IS NULL",
+        family_id,
+        reason,
+    )
     return int(status.split()[-1])
 
 
-async def revoke_user_tokens(conn: asyncpg.Connection, user_id: uuid.UUID, *,
-                             reason: str) -> int:
+async def revoke_user_tokens(
+    conn: asyncpg.Connection, user_id: uuid.UUID, *, reason: str
+) -> int:
     """Revoke every live refresh token of a user (password reset, unlinking)."""
     status = await conn.execute(
         "UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = $2"
-        " WHERE user_id = $1 AND revoked_at IS NULL", user_id, reason)
+        " WHERE user_id = $1 AND revoked_at IS NULL",
+        user_id,
+        reason,
+    )
     return int(status.split()[-1])
 
 
@@ -171,7 +200,9 @@ async def revoke_token_family(pool: asyncpg.Pool, token: str) -> bool:
         return False
     async with pool.acquire() as conn, conn.transaction():
         family_id = await conn.fetchval(
-            "SELECT family_id FROM refresh_tokens WHERE token_hash = $1", hash_token(token))
+            "SELECT family_id FROM refresh_tokens WHERE token_hash = $1",
+            hash_token(token),
+        )
         if family_id is None:
             return False
         await revoke_family(conn, family_id, reason="logout")
@@ -182,4 +213,6 @@ async def prune_expired(conn: asyncpg.Connection, user_id: uuid.UUID) -> None:
     """Delete a user's long-expired rows; called on login so the table stays bounded."""
     await conn.execute(
         "DELETE FROM refresh_tokens WHERE user_id = $1"
-        " AND expires_at < now() - interval '1 day'", user_id)
+        " AND expires_at < now() - interval '1 day'",
+        user_id,
+    )

@@ -19,9 +19,9 @@ class OAuthProviderSettings(BaseModel):
 
     client_id: str = ""
     client_secret: SecretStr = SecretStr("")
-    authorize_url: str
-    token_url: str
-    # Twitch: Helix users endpoint read with the access token. Google: unused (id_token).
+    authorize_url: str = ""
+    token_url: str = ""
+    # Twitch: the Helix users endpoint, read with the access token.
     userinfo_url: str = ""
     # OIDC: when set, the token response's id_token is verified against this JWKS.
     jwks_url: str = ""
@@ -41,46 +41,51 @@ class OAuthProviderSettings(BaseModel):
 
     @model_validator(mode="after")
     def check_complete(self) -> OAuthProviderSettings:
-        if self.client_id and not self.client_secret.get_secret_value():
-            raise ValueError("an OAuth provider with client_id also needs client_secret")
-        if self.client_id and not self.redirect_uri:
-            raise ValueError("an OAuth provider with client_id also needs redirect_uri")
+        if not self.client_id:
+            return self
+        if not self.client_secret.get_secret_value() or not self.redirect_uri:
+            raise ValueError(
+                "an OAuth provider with client_id also needs client_secret "
+                "and redirect_uri"
+            )
+        if not self.authorize_url or not self.token_url:
+            raise ValueError("an OAuth provider needs authorize_url and token_url")
         if self.jwks_url and not self.issuers:
-            raise ValueError("an OIDC provider (jwks_url set) needs at least one issuer")
+            raise ValueError(
+                "an OIDC provider (jwks_url set) needs at least one issuer"
+            )
         if not self.jwks_url and not self.userinfo_url:
             raise ValueError("an OAuth provider needs jwks_url (OIDC) or userinfo_url")
         return self
 
 
-def twitch_defaults() -> OAuthProviderSettings:
-    return OAuthProviderSettings(
-        authorize_url="https://id.twitch.tv/oauth2/authorize",
-        token_url="https://id.twitch.tv/oauth2/token",
-        userinfo_url="https://api.twitch.tv/helix/users",
-        scopes=["user:read:email"],
-    )
+class TwitchOAuthSettings(OAuthProviderSettings):
+    authorize_url: str = "https://id.twitch.tv/oauth2/authorize"
+    token_url: str = "https://id.twitch.tv/oauth2/token"
+    userinfo_url: str = "https://api.twitch.tv/helix/users"
+    scopes: list[str] = Field(default_factory=lambda: ["user:read:email"])
 
 
-def google_defaults() -> OAuthProviderSettings:
-    return OAuthProviderSettings(
-        authorize_url="https://accounts.google.com/o/oauth2/v2/auth",
-        token_url="https://oauth2.googleapis.com/token",
-        jwks_url="https://www.googleapis.com/oauth2/v3/certs",
-        issuers=["https://accounts.google.com", "accounts.google.com"],
-        scopes=["openid", "email", "profile"],
-        use_pkce=True,
+class GoogleOAuthSettings(OAuthProviderSettings):
+    authorize_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    token_url: str = "https://oauth2.googleapis.com/token"
+    jwks_url: str = "https://www.googleapis.com/oauth2/v3/certs"
+    issuers: list[str] = Field(
+        default_factory=lambda: ["https://accounts.google.com", "accounts.google.com"]
     )
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "email", "profile"])
+    use_pkce: bool = True
 
 
 class OAuthSettings(BaseModel):
-    twitch: OAuthProviderSettings = Field(default_factory=twitch_defaults)
-    google: OAuthProviderSettings = Field(default_factory=google_defaults)
+    twitch: TwitchOAuthSettings = Field(default_factory=TwitchOAuthSettings)
+    google: GoogleOAuthSettings = Field(default_factory=GoogleOAuthSettings)
     # The Go service keeps the state cookie 300 s; a consent screen rarely takes longer.
     state_ttl_s: int = Field(default=300, ge=30, le=3600)
     http_timeout_s: float = Field(default=10.0, gt=0, le=60)
     response_bytes_max: int = Field(default=256 * 1024, ge=4096)
     jwks_cache_s: int = Field(default=3600, ge=60)
-    # An unknown ``kid`` refetches the JWKS at most this often (key rotation, not abuse).
+    # An unknown ``kid`` refetches the JWKS at most this often (rotation, not abuse).
     jwks_refetch_min_s: int = Field(default=60, ge=1)
     id_token_leeway_s: int = Field(default=30, ge=0, le=300)
 
@@ -102,12 +107,15 @@ class SiweSettings(BaseModel):
     @classmethod
     def check_chain_ids(cls, value: list[int]) -> list[int]:
         if not value or any(c < 1 for c in value):
-            raise ValueError("siwe.chain_ids needs at least one positive EIP-155 chain id")
+            raise ValueError(
+                "siwe.chain_ids needs at least one positive EIP-155 chain id"
+            )
         return value
 
 
 class MailSettings(BaseModel):
-    """Where mails go: ``outbox`` writes JSON files (development, tests), ``smtp`` sends."""
+    """Where mails go: ``outbox`` writes JSON files (development, tests); ``smtp``
+    sends them."""
 
     backend: Literal["outbox", "smtp"] = "outbox"
     outbox_dir: Path = Path(".tachigo/outbox")
@@ -125,6 +133,11 @@ class MailSettings(BaseModel):
     def check_backend(self) -> MailSettings:
         if self.backend == "smtp" and not self.smtp_host:
             raise ValueError("mail.backend=smtp needs mail.smtp_host")
+        if self.smtp_username and self.smtp_security == "none":
+            raise ValueError(
+                "mail.smtp_username needs smtp_security tls or starttls; "
+                "the password must not cross the network in clear"
+            )
         return self
 
 
@@ -136,7 +149,8 @@ class RateLimitSettings(BaseModel):
     # Every viewer's extension logs in on page load; many share carrier NAT addresses.
     extension_requests_max: int = Field(default=600, ge=1)
     keys_max: int = Field(default=100_000, ge=100)
-    # Peers whose X-Forwarded-For is believed (CIDRs). Empty: the socket peer is the client.
+    # Peers whose X-Forwarded-For is believed (CIDRs); empty: the socket peer is the
+    # client.
     trusted_proxies: list[str] = Field(default_factory=list)
 
     @field_validator("trusted_proxies")
@@ -186,5 +200,7 @@ class AccountsSettings(BaseModel):
     @model_validator(mode="after")
     def check_cookie(self) -> AccountsSettings:
         if self.cookie.same_site == "None" and self.cookie.secure is False:
-            raise ValueError("cookie.same_site=None needs cookie.secure (browsers drop it)")
+            raise ValueError(
+                "cookie.same_site=None needs cookie.secure (browsers drop it)"
+            )
         return self

@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from eth_account import Account
 from eth_account.messages import encode_defunct
+from eth_keys.exceptions import BadSignature
+from eth_keys.exceptions import ValidationError as KeyValidationError
 from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
 
 from tachigo.auth.errors import SiweError
@@ -28,12 +30,20 @@ _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s]+$")
 _NONCE = re.compile(r"^[A-Za-z0-9]{8,128}$")
 _CHAIN_ID = re.compile(r"^[1-9][0-9]{0,18}$")
 _RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.(\d{1,9}))?([Zz]|[+\-]\d{2}:\d{2})$")
+    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.(\d{1,9}))?([Zz]|[+\-]\d{2}:\d{2})$"
+)
 _SIGNATURE = re.compile(r"^(0x)?[0-9a-fA-F]{130}$")
 # Field lines in the order EIP-4361 fixes; True marks the required ones.
-_FIELDS = (("URI", True), ("Version", True), ("Chain ID", True), ("Nonce", True),
-           ("Issued At", True), ("Expiration Time", False), ("Not Before", False),
-           ("Request ID", False))
+_FIELDS = (
+    ("URI", True),
+    ("Version", True),
+    ("Chain ID", True),
+    ("Nonce", True),
+    ("Issued At", True),
+    ("Expiration Time", False),
+    ("Not Before", False),
+    ("Request ID", False),
+)
 # Nonces are 32 random bytes in hex, like the Go service's.
 _NONCE_BYTES = 32
 _PRUNE_ROWS_MAX = 1000
@@ -57,9 +67,13 @@ class SiweMessage:
 
 
 def malformed(reason: str) -> SiweError:
-    return SiweError(f"SIWE message is malformed: {reason}; sign the message exactly as "
-                     "returned by POST /api/v1/auth/web3/nonce", code="siwe_malformed",
-                     status=400, reason=reason)
+    return SiweError(
+        f"SIWE message is malformed: {reason}; sign the message exactly as "
+        "returned by POST /api/v1/auth/web3/nonce",
+        code="siwe_malformed",
+        status=400,
+        reason=reason,
+    )
 
 
 def parse_time(value: str, field: str) -> datetime:
@@ -83,8 +97,10 @@ def parse_time(value: str, field: str) -> datetime:
 
 def parse_header(line: str) -> tuple[str | None, str]:
     if not line.endswith(_HEADER_SUFFIX):
-        raise malformed("first line must end with 'wants you to sign in with your "
-                        "Ethereum account:'")
+        raise malformed(
+            "first line must end with 'wants you to sign in with your "
+            "Ethereum account:'"
+        )
     origin = line[: -len(_HEADER_SUFFIX)]
     scheme, sep, domain = origin.rpartition("://")
     if (sep and not _SCHEME.match(scheme)) or not _AUTHORITY.match(domain):
@@ -110,13 +126,14 @@ def parse_preamble(lines: list[str]) -> tuple[str | None, str, str, str | None, 
 
 
 def parse_fields(lines: list[str], start: int) -> tuple[dict[str, str], int]:
-    """Read the ``Name: value`` lines in their fixed order; return them and the next index."""
+    """Read the ``Name: value`` lines in their fixed order; return them and the
+    index of the next line."""
     values: dict[str, str] = {}
     index = start
     for name, required in _FIELDS:
         prefix = name + ": "
         if index < len(lines) and lines[index].startswith(prefix):
-            values[name] = lines[index][len(prefix):]
+            values[name] = lines[index][len(prefix) :]
             index += 1
         elif required:
             raise malformed(f"missing '{name}:' line (or fields out of order)")
@@ -129,7 +146,7 @@ def parse_resources(lines: list[str], start: int) -> tuple[str, ...]:
     if lines[start] != "Resources:":
         raise malformed(f"unexpected line {start + 1}")
     resources = []
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if not line.startswith("- ") or not _URI.match(line[2:]):
             raise malformed("each resource line must be '- <URI>'")
         resources.append(line[2:])
@@ -158,12 +175,19 @@ def parse_message(text: str) -> SiweMessage:
         raise malformed("Nonce must be 8 to 128 letters or digits")
     expires, not_before = fields.get("Expiration Time"), fields.get("Not Before")
     return SiweMessage(
-        scheme=scheme, domain=domain, address=address, statement=statement,
-        uri=fields["URI"], version="1", chain_id=int(fields["Chain ID"]),
-        nonce=fields["Nonce"], issued_at=parse_time(fields["Issued At"], "Issued At"),
+        scheme=scheme,
+        domain=domain,
+        address=address,
+        statement=statement,
+        uri=fields["URI"],
+        version="1",
+        chain_id=int(fields["Chain ID"]),
+        nonce=fields["Nonce"],
+        issued_at=parse_time(fields["Issued At"], "Issued At"),
         expiration_time=parse_time(expires, "Expiration Time") if expires else None,
         not_before=parse_time(not_before, "Not Before") if not_before else None,
-        request_id=fields.get("Request ID"), resources=resources,
+        request_id=fields.get("Request ID"),
+        resources=resources,
     )
 
 
@@ -178,15 +202,22 @@ def check_origin(message: SiweMessage, settings: SiweSettings) -> None:
     if message.domain.lower() != settings.domain.lower() or scheme != settings.scheme:
         raise SiweError(
             f"SIWE message is for {scheme}://{message.domain}, not "
-            f"{settings.scheme}://{settings.domain}; sign in from the tachigo wallet page",
-            code="siwe_wrong_domain")
+            f"{settings.scheme}://{settings.domain}; sign in from the tachigo wallet "
+            "page",
+            code="siwe_wrong_domain",
+        )
     if message.uri != settings.uri:
-        raise SiweError(f"SIWE message URI {message.uri!r} is not {settings.uri!r}; sign "
-                        "the message returned by the nonce route", code="siwe_wrong_uri")
+        raise SiweError(
+            f"SIWE message URI {message.uri!r} is not {settings.uri!r}; sign "
+            "the message returned by the nonce route",
+            code="siwe_wrong_uri",
+        )
     if message.chain_id not in settings.chain_ids:
-        raise SiweError(f"SIWE message chain id {message.chain_id} is not one of "
-                        f"{settings.chain_ids}; switch the wallet's network",
-                        code="siwe_wrong_chain")
+        raise SiweError(
+            f"SIWE message chain id {message.chain_id} is not one of "
+            f"{settings.chain_ids}; switch the wallet's network",
+            code="siwe_wrong_chain",
+        )
 
 
 def check_times(message: SiweMessage, settings: SiweSettings, now: datetime) -> None:
@@ -198,41 +229,58 @@ def check_times(message: SiweMessage, settings: SiweSettings, now: datetime) -> 
     skew = timedelta(seconds=settings.clock_skew_s)
     age_max = timedelta(seconds=settings.issued_at_age_max_s)
     if message.expiration_time is not None and message.expiration_time <= now:
-        raise SiweError("SIWE message has expired; request a new nonce and sign again",
-                        code="siwe_expired")
+        raise SiweError(
+            "SIWE message has expired; request a new nonce and sign again",
+            code="siwe_expired",
+        )
     if now - message.issued_at > age_max:
-        raise SiweError(f"SIWE message was issued more than {settings.issued_at_age_max_s}"
-                        " s ago; request a new nonce and sign again", code="siwe_expired")
+        raise SiweError(
+            f"SIWE message was issued more than {settings.issued_at_age_max_s}"
+            " s ago; request a new nonce and sign again",
+            code="siwe_expired",
+        )
     if message.issued_at > now + skew:
-        raise SiweError("SIWE message is issued in the future; check the device clock",
-                        code="siwe_not_yet_valid")
+        raise SiweError(
+            "SIWE message is issued in the future; check the device clock",
+            code="siwe_not_yet_valid",
+        )
     if message.not_before is not None and message.not_before > now + skew:
-        raise SiweError("SIWE message is not valid yet (Not Before); retry later",
-                        code="siwe_not_yet_valid")
+        raise SiweError(
+            "SIWE message is not valid yet (Not Before); retry later",
+            code="siwe_not_yet_valid",
+        )
 
 
 def recover_signer(text: str, signature: str) -> str:
     """Return the EIP-55 address that signed ``text`` with ``personal_sign``.
 
     Raises:
-        SiweError: the signature is not 65 hex bytes or does not recover (``siwe_invalid_signature``).
+        SiweError: the signature is not 65 hex bytes or does not recover
+            (``siwe_invalid_signature``).
     """
     # LIMIT(auth): contract wallets (ERC-1271/ERC-6492) are refused; they need an RPC
     # call on chain_id, and only EOAs can sign in until the chain client offers one.
     if not _SIGNATURE.match(signature):
-        raise SiweError("signature must be 65 bytes of hex (0x...)",
-                        code="siwe_invalid_signature")
+        raise SiweError(
+            "signature must be 65 bytes of hex (0x...)", code="siwe_invalid_signature"
+        )
     try:
-        signer = Account.recover_message(encode_defunct(text=text),
-                                         signature=bytes.fromhex(signature.removeprefix("0x")))
-    except (ValueError, TypeError) as error:
-        raise SiweError("wallet signature does not verify; sign the message again",
-                        code="siwe_invalid_signature") from error
+        signer = Account.recover_message(
+            encode_defunct(text=text),
+            signature=bytes.fromhex(signature.removeprefix("0x")),
+        )
+    # eth-keys raises its own exceptions (not ValueError) for points off the curve.
+    except (ValueError, TypeError, BadSignature, KeyValidationError) as error:
+        raise SiweError(
+            "wallet signature does not verify; sign the message again",
+            code="siwe_invalid_signature",
+        ) from error
     return str(signer)
 
 
-def verify_message(text: str, signature: str, settings: SiweSettings, *,
-                   now: datetime) -> SiweMessage:
+def verify_message(
+    text: str, signature: str, settings: SiweSettings, *, now: datetime
+) -> SiweMessage:
     """Parse and check a signed message; the nonce is left to ``consume_nonce``.
 
     Raises:
@@ -245,8 +293,11 @@ def verify_message(text: str, signature: str, settings: SiweSettings, *,
     check_origin(message, settings)
     check_times(message, settings, now)
     if recover_signer(text, signature) != message.address:
-        raise SiweError("wallet signature was not made by the address in the message; "
-                        "sign with that wallet", code="siwe_invalid_signature")
+        raise SiweError(
+            "wallet signature was not made by the address in the message; "
+            "sign with that wallet",
+            code="siwe_invalid_signature",
+        )
     return message
 
 
@@ -257,12 +308,20 @@ def normalize_address(address: str) -> str:
         ValidationError: not a 20-byte hex address, or mixed case with a bad checksum.
     """
     if not is_hex_address(address):
-        raise ValidationError(f"{address[:64]!r} is not an Ethereum address (0x + 40 hex)",
-                              code="invalid_wallet_address", status=400, field="address")
+        raise ValidationError(
+            f"{address[:64]!r} is not an Ethereum address (0x + 40 hex)",
+            code="invalid_wallet_address",
+            status=400,
+            field="address",
+        )
     mixed = address[2:] != address[2:].lower() and address[2:] != address[2:].upper()
     if mixed and not is_checksum_address(address):
-        raise ValidationError("address has a wrong EIP-55 checksum; copy it from the wallet",
-                              code="invalid_wallet_address", status=400, field="address")
+        raise ValidationError(
+            "address has a wrong EIP-55 checksum; copy it from the wallet",
+            code="invalid_wallet_address",
+            status=400,
+            field="address",
+        )
     return str(to_checksum_address(address))
 
 
@@ -270,17 +329,28 @@ def format_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def build_message(settings: SiweSettings, *, address: str, nonce: str,
-                  issued_at: datetime, expiration_time: datetime) -> str:
+def build_message(
+    settings: SiweSettings,
+    *,
+    address: str,
+    nonce: str,
+    issued_at: datetime,
+    expiration_time: datetime,
+) -> str:
     """Return the EIP-4361 text the wallet should sign for this nonce."""
     lines = [f"{settings.scheme}://{settings.domain}{_HEADER_SUFFIX}", address, ""]
     if settings.statement:
         lines += [settings.statement, ""]
     else:
         lines += [""]
-    lines += [f"URI: {settings.uri}", "Version: 1", f"Chain ID: {settings.chain_ids[0]}",
-              f"Nonce: {nonce}", f"Issued At: {format_time(issued_at)}",
-              f"Expiration Time: {format_time(expiration_time)}"]
+    lines += [
+        f"URI: {settings.uri}",
+        "Version: 1",
+        f"Chain ID: {settings.chain_ids[0]}",
+        f"Nonce: {nonce}",
+        f"Issued At: {format_time(issued_at)}",
+        f"Expiration Time: {format_time(expiration_time)}",
+    ]
     return "\n".join(lines)
 
 
@@ -293,8 +363,9 @@ class IssuedNonce:
     message: str
 
 
-async def issue_nonce(pool: asyncpg.Pool, settings: SiweSettings,
-                      address: str) -> IssuedNonce:
+async def issue_nonce(
+    pool: asyncpg.Pool, settings: SiweSettings, address: str
+) -> IssuedNonce:
     """Store a fresh nonce for ``address`` (EIP-55) and return the message to sign.
 
     Writes one ``siwe_nonces`` row and deletes up to 1000 expired ones. Older nonces of
@@ -304,14 +375,24 @@ async def issue_nonce(pool: asyncpg.Pool, settings: SiweSettings,
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(
             "DELETE FROM siwe_nonces WHERE ctid IN (SELECT ctid FROM siwe_nonces"
-            " WHERE expires_at < now() LIMIT $1)", _PRUNE_ROWS_MAX)
+            " WHERE expires_at < now() LIMIT $1)",
+            _PRUNE_ROWS_MAX,
+        )
         row = await conn.fetchrow(
             "INSERT INTO siwe_nonces (nonce, address, expires_at) VALUES"
             " ($1, $2, date_trunc('second', now()) + make_interval(secs => $3))"
             " RETURNING date_trunc('second', created_at) AS issued_at, expires_at",
-            nonce, address.lower(), settings.nonce_ttl_s)
-    message = build_message(settings, address=address, nonce=nonce,
-                            issued_at=row["issued_at"], expiration_time=row["expires_at"])
+            nonce,
+            address.lower(),
+            settings.nonce_ttl_s,
+        )
+    message = build_message(
+        settings,
+        address=address,
+        nonce=nonce,
+        issued_at=row["issued_at"],
+        expiration_time=row["expires_at"],
+    )
     return IssuedNonce(nonce, address, row["issued_at"], row["expires_at"], message)
 
 
@@ -323,9 +404,14 @@ async def consume_nonce(conn: asyncpg.Connection, message: SiweMessage) -> None:
             (``siwe_invalid_nonce``).
     """
     found = await conn.fetchval(
-        "DELETE FROM siwe_nonces WHERE nonce = $1 AND address = $2 AND expires_at > now()"
-        " RETURNING 1", message.nonce, message.address.lower())
+        "DELETE FROM siwe_nonces WHERE nonce = $1 AND address = $2"
+        " AND expires_at > now() RETURNING 1",
+        message.nonce,
+        message.address.lower(),
+    )
     if found is None:
-        raise SiweError("invalid or expired nonce; request a new one from "
-                        "POST /api/v1/auth/web3/nonce and sign again",
-                        code="siwe_invalid_nonce")
+        raise SiweError(
+            "invalid or expired nonce; request a new one from "
+            "POST /api/v1/auth/web3/nonce and sign again",
+            code="siwe_invalid_nonce",
+        )

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from tachigo.dev import processes
 from tachigo.dev.kafka import kafka_status, start_kafka, stop_kafka
@@ -56,6 +57,7 @@ def dev_up(settings: Settings, *, with_services: bool) -> None:
         DevInfraError: a step failed; the tails of the logs it names are printed.
     """
     started = time.monotonic()
+    warn_if_apps_look_elsewhere(settings)
     with dev_lock(processes.data_dir_of(settings)):
         try:
             start_postgres(settings)
@@ -70,6 +72,27 @@ def dev_up(settings: Settings, *, with_services: bool) -> None:
             raise
     elapsed_s = time.monotonic() - started
     say("up", f"done in {elapsed_s:.1f}s; stop with `tachigo dev down`")
+
+
+def warn_if_apps_look_elsewhere(settings: Settings) -> None:
+    """Warn when the app settings do not point at the servers ``dev up`` starts."""
+    kafka_address = f"{LOOPBACK}:{settings.dev.kafka_port}"
+    servers = settings.kafka.bootstrap_servers
+    if kafka_address not in servers.split(","):
+        say(
+            "settings",
+            f"WARNING: the apps use Kafka at {servers}, but the dev "
+            f"broker listens on {kafka_address} (TACHIGO_KAFKA__BOOTSTRAP_SERVERS)",
+        )
+    # Only host and port are shown: the DSN may hold a password.
+    dsn = urlsplit(settings.postgres.dsn.get_secret_value())
+    if (dsn.hostname, dsn.port) != (LOOPBACK, settings.dev.postgres_port):
+        say(
+            "settings",
+            f"WARNING: the apps use Postgres at {dsn.hostname}:{dsn.port}, "
+            f"but the dev server listens on {LOOPBACK}:{settings.dev.postgres_port} "
+            "(TACHIGO_POSTGRES__DSN)",
+        )
 
 
 def dev_down(settings: Settings) -> None:

@@ -200,17 +200,8 @@ def format_storage(settings: Settings, *, kafka_dir: Path, libs: Path) -> bool:
     shutil.rmtree(scratch, ignore_errors=True)
     config = kafka_dir / "format.properties"
     config.write_text(server_properties(settings, log_dir=scratch))
-    argv = [
-        java_binary(),
-        "-cp",
-        f"{libs}/*",
-        STORAGE_TOOL_CLASS,
-        "format",
-        "--config",
-        str(config),
-        "--cluster-id",
-        new_cluster_id(),
-    ]
+    tool = [java_binary(), "-cp", f"{libs}/*", STORAGE_TOOL_CLASS]
+    argv = [*tool, "format", "--config", str(config), "--cluster-id", new_cluster_id()]
     result = subprocess.run(
         argv, capture_output=True, text=True, timeout=FORMAT_TIMEOUT_S, check=False
     )
@@ -272,8 +263,9 @@ def answers_metadata(port: int, *, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
         return False
     if len(reply) < 12:
         return False
+    # Response header v0 (correlation id), then throttle time and the broker count.
     got_id, _throttle_ms, brokers = struct.unpack(">iii", reply[:12])
-    return got_id == correlation_id and brokers > 0
+    return bool(got_id == correlation_id and brokers > 0)
 
 
 def metadata_request(correlation_id: int) -> bytes:

@@ -28,6 +28,25 @@ class CreditBatchResult:
 
 
 @dataclass(frozen=True, slots=True)
+class PartitionSpan:
+    """The offsets of one partition that a batch covers: [first, next)."""
+
+    topic: str
+    partition: int
+    first_offset: int
+    next_offset: int
+
+
+class PositionGapError(Exception):
+    """A batch starts past the stored position of its partition (records skipped)."""
+
+    def __init__(self, span: PartitionSpan, stored: int) -> None:
+        super().__init__(f"{span.topic}[{span.partition}]: stored position {stored}, "
+                         f"batch starts at {span.first_offset}")
+        self.span, self.stored = span, stored
+
+
+@dataclass(frozen=True, slots=True)
 class Balance:
     spendable: int
     cumulative: int
@@ -42,19 +61,29 @@ def credit_request_hash(credit: Credit) -> bytes:
 
 
 async def apply_credits(
-    pool: asyncpg.Pool, credits: Sequence[Credit], *, retries_max: int = 5
+    pool: asyncpg.Pool, credits: Sequence[Credit], *, retries_max: int = 5,
+    consumer: str | None = None, spans: Sequence[PartitionSpan] = (),
 ) -> CreditBatchResult:
     """Write a batch of watch credits in one transaction, each at most once.
 
     Journal rows go in under the credit id as idempotency key; balances change only
     for rows that went in. A credit id already present with the same content counts
     as a duplicate; with other content it is returned in ``conflicts`` (not written).
+    With ``consumer``, the batch's partition ``spans`` are checked against and saved
+    to ``consumer_positions`` in the same transaction.
     Retries deadlocks and serialization failures up to ``retries_max`` times.
+
+    Raises:
+        PositionGapError: a span starts past its stored position (nothing written).
     """
     unique = {c.credit_id: c for c in credits}
     for attempt in range(1, retries_max + 1):
         try:
             async with pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+                if consumer is not None:
+                    await advance_positions(conn, consumer, spans)
+                if not unique:
+                    return CreditBatchResult(0, 0, ())
                 return await apply_credits_txn(conn, list(unique.values()))
         except _RETRYABLE as error:
             if attempt == retries_max:
@@ -107,6 +136,22 @@ async def apply_credits_txn(conn: asyncpg.Connection, credits: list[Credit]) -> 
             [balances[k][0] for k in touched], [balances[k][1] for k in touched],
         )
     return CreditBatchResult(len(fresh), len(credits) - len(fresh) - len(conflicts), conflicts)
+
+
+async def advance_positions(
+    conn: asyncpg.Connection, consumer: str, spans: Sequence[PartitionSpan]
+) -> None:
+    for span in sorted(spans, key=lambda s: (s.topic, s.partition)):
+        stored = await conn.fetchval(
+            "SELECT next_offset FROM consumer_positions WHERE consumer = $1 AND topic = $2"
+            " AND partition = $3 FOR UPDATE", consumer, span.topic, span.partition)
+        if stored is not None and span.first_offset > stored:
+            raise PositionGapError(span, stored)
+        await conn.execute(
+            "INSERT INTO consumer_positions (consumer, topic, partition, next_offset)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT (consumer, topic, partition) DO UPDATE"
+            " SET next_offset = greatest(consumer_positions.next_offset, EXCLUDED.next_offset),"
+            " updated_at = now()", consumer, span.topic, span.partition, span.next_offset)
 
 
 def apply_credits_entry_rows(

@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TextIO
 
 import asyncpg
 from aiokafka.errors import KafkaError
@@ -27,6 +28,11 @@ from tachigo.replay.offsets import OffsetReader, consumed_fraction
 
 # How often to re-read the ledger while waiting; each read is a few indexed sums.
 POLL_INTERVAL_S = 1.0
+# Once the worker has committed every message of the run, figures unchanged this long
+# are final: the credits topic and the ledger agent drain within a few seconds.
+SETTLE_S = 15.0
+# Without a terminal (CI logs), one waiting line every 10 s is enough to see progress.
+PLAIN_EVERY_S = 10.0
 TOP_CHANNELS = 15
 VIOLATIONS_SHOWN_MAX = 10
 
@@ -171,27 +177,57 @@ async def wait_for_worker(
     progress: WorkerProgress,
     timeout_s: float,
 ) -> tuple[Observed, float | None]:
-    """Poll until every comparison matches or ``timeout_s`` passes.
+    """Poll until every comparison matches, or the worker has consumed the whole run and
+    nothing changed for ``SETTLE_S`` (figures that will never match), or ``timeout_s``.
 
     Returns the last observation and the consumed share of this run's messages.
     """
     deadline = time.monotonic() + timeout_s
+    status = StatusLine(sys.stderr)
+    previous, changed_at = None, time.monotonic()
     while True:
         observed = await observe(pool, channel_ids)
         share = await consumed_share(offsets, progress)
         rows = compare(kind, expected, baseline=baseline, observed=observed)
-        left_s = deadline - time.monotonic()
-        if all(r.is_match for r in rows) or left_s <= 0:
-            print(file=sys.stderr)
+        now = time.monotonic()
+        if observed != previous:
+            previous, changed_at = observed, now
+        is_settled = share is not None and share >= 1.0 and now - changed_at >= SETTLE_S
+        if all(r.is_match for r in rows) or is_settled or now >= deadline:
+            status.finish()
             return observed, share
         share_text = f"{share:.0%}" if share is not None else "unknown (no commits yet)"
-        sys.stderr.write(
-            f"\rwaiting for the worker: {observed.buckets:,}/{expected.buckets:,} "
-            "buckets "
-            f"credited, heartbeats consumed {share_text}, {left_s:.0f}s left   "
+        status.show(
+            f"waiting for the worker: {observed.buckets:,}/{expected.buckets:,} "
+            f"buckets credited, heartbeats consumed {share_text}, "
+            f"{deadline - now:.0f}s left"
         )
-        sys.stderr.flush()
-        await asyncio.sleep(min(POLL_INTERVAL_S, left_s))
+        await asyncio.sleep(min(POLL_INTERVAL_S, deadline - now))
+
+
+class StatusLine:
+    """Rewrites one line on a terminal; elsewhere prints it every ``PLAIN_EVERY_S``."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._is_terminal = stream.isatty()
+        self._printed_at = 0.0
+        self._width = 0
+
+    def show(self, text: str) -> None:
+        now = time.monotonic()
+        if self._is_terminal:
+            self._stream.write("\r" + text.ljust(self._width))
+            self._width = len(text)
+        elif now - self._printed_at >= PLAIN_EVERY_S:
+            self._printed_at = now
+            self._stream.write(text + "\n")
+        self._stream.flush()
+
+    def finish(self) -> None:
+        if self._is_terminal and self._width:
+            self._stream.write("\n")
+            self._stream.flush()
 
 
 def format_channel_table(expected: ExpectedTotals, observed: Observed) -> list[str]:
@@ -236,7 +272,8 @@ def format_violations(violations: list[Violation]) -> list[str]:
 
 def advice(rows: list[Comparison], share: float | None) -> list[str]:
     """What to check when the figures differ."""
-    if all(r.is_match for r in rows):
+    differing = [r for r in rows if not r.is_match]
+    if not differing:
         return []
     if share is None:
         return [
@@ -247,8 +284,13 @@ def advice(rows: list[Comparison], share: float | None) -> list[str]:
         return [
             f"the worker has consumed {share:.1%} of this run's heartbeats topic "
             "messages: it is behind or stopped; check `tachigo dev status` and its "
-            "log, "
-            "or wait longer with --timeout"
+            "log, or wait longer with --timeout"
+        ]
+    if all(r.label.startswith("rejected") and r.actual > r.expected for r in differing):
+        return [
+            "only rejection counts are high and the ledger matches: rejection counters "
+            "are at least once (docs/limits.md, LIMIT(analytics)), so a worker restart "
+            "during the run counts a replayed batch twice"
         ]
     return [
         "the worker consumed every message but the figures differ: check the worker "

@@ -124,7 +124,7 @@ class ExpectedWalk:
         buckets[bucket_start_s] += credited_s
 
     def rejection(self, hb: Heartbeat, viewer: ViewerClock) -> str | None:
-        if viewer.last_ms is not None and hb.at_ms < viewer.last_ms:
+        if viewer.last_ms is not None and hb.at_ms <= viewer.last_ms:
             return "duplicate"
         if (
             viewer.last_ms is not None

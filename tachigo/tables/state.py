@@ -30,3 +30,8 @@ def live_key(partition: int, channel_id: str) -> str:
 
 def settings_key(partition: int, channel_id: str) -> str:
     return f"{partition}|settings|{channel_id}"
+
+
+def next_offset_key(partition: int) -> str:
+    """The next heartbeats offset this partition's state has absorbed."""
+    return f"{partition}|next_offset"

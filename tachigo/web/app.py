@@ -16,7 +16,16 @@ from tachigo.kafka.producer import RecordProducer
 from tachigo.kafka.records import Tick
 from tachigo.ledger.pool import create_pool
 from tachigo.settings import Settings
-from tachigo.web import admin, eventsub, ingest
+from tachigo.web import (
+    admin,
+    agencies,
+    auth_routes,
+    dashboard,
+    eventsub,
+    ingest,
+    security,
+    users,
+)
 from tachigo.web.context import CONTEXT_KEY, AppContext, context
 from tachigo.web.middlewares import (
     access_log_middleware,
@@ -28,7 +37,7 @@ from tachigo.web.responses import ok
 log = logging.getLogger(__name__)
 
 # Extra route modules (auth, dashboard, ...) register here: each exposes add_routes(app).
-ROUTE_MODULES = [ingest, eventsub, admin]
+ROUTE_MODULES = [ingest, eventsub, admin, auth_routes, users, dashboard, agencies]
 
 
 async def run_ticker(ctx: AppContext) -> None:
@@ -112,7 +121,9 @@ async def get_openapi(request: web.Request) -> web.Response:
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         client_max_size=settings.api.body_bytes_max,
-        middlewares=[error_middleware, timeout_middleware(settings.api.request_timeout_s),
+        middlewares=[security.cors_middleware(settings), error_middleware,
+                     security.rate_limit_middleware(settings),
+                     timeout_middleware(settings.api.request_timeout_s),
                      access_log_middleware],
     )
     app.cleanup_ctx.append(context_lifecycle(settings))

@@ -57,7 +57,8 @@ def run_api_processes(settings: Settings) -> int:
         if child.is_alive():
             child.kill()
             child.join()
-        exit_code = exit_code or (child.exitcode or 0)
+        code = child.exitcode or 0
+        exit_code = exit_code or (0 if code == -signal.SIGTERM else code)
     if exit_code:
         print(f"an API process exited with {exit_code}; see its log lines above",
               file=sys.stderr)

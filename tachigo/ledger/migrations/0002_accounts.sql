@@ -35,7 +35,7 @@ CREATE TABLE refresh_tokens (
     replaced_by    uuid,
     revoked_at     timestamptz,
     revoked_reason text CHECK (revoked_reason IN
-                   ('logout', 'reuse', 'password_reset', 'provider_unlinked', 'admin')),
+                   ('logout', 'reuse', 'password_reset')),
     CHECK ((revoked_at IS NULL) = (revoked_reason IS NULL))
 );
 CREATE INDEX refresh_tokens_family ON refresh_tokens (family_id);

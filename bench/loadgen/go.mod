@@ -1,0 +1,3 @@
+module tachigo/bench/loadgen
+
+go 1.22
