@@ -77,6 +77,12 @@ def cmd_channel(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(channel_command(settings, args))
 
 
+def cmd_role(settings: Settings, args: argparse.Namespace) -> int:
+    from tachigo.ledger.cli import role_command
+
+    return asyncio.run(role_command(settings, args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tachigo", description=__doc__,
@@ -122,6 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
     channel.add_argument("--time-zone")
     channel.add_argument("--no-require-live", action="store_true")
     channel.set_defaults(func=cmd_channel)
+
+    role = sub.add_parser("role", help="set a user's role (how the first admin is made)")
+    role.add_argument("user_id", help="the user's tachigo id (UUID)")
+    role.add_argument("role", choices=["viewer", "streamer", "agency", "admin"])
+    role.add_argument("--reason", default="set from the command line")
+    role.set_defaults(func=cmd_role)
     return parser
 
 

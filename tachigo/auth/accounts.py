@@ -22,12 +22,13 @@ LOGIN_PROVIDERS = ("twitch", "google", "email", "web3")
 async def find_user_by_provider(
     pool: asyncpg.Pool | asyncpg.Connection, provider: str, provider_id: str
 ) -> uuid.UUID | None:
-    return await pool.fetchval(
+    found: uuid.UUID | None = await pool.fetchval(
         "SELECT user_id FROM auth_providers WHERE provider = $1 AND provider_id = $2"
         " AND deleted_at IS NULL",
         provider,
         provider_id,
     )
+    return found
 
 
 async def insert_user(
@@ -370,7 +371,7 @@ async def sign_in_identity(pool: asyncpg.Pool, identity: ProviderIdentity) -> uu
         if found is not None:
             return found
         if identity.email is not None:
-            owner = await conn.fetchval(
+            owner: uuid.UUID | None = await conn.fetchval(
                 "SELECT id FROM users WHERE email = $1 AND email_verified"
                 " AND deleted_at IS NULL",
                 identity.email,

@@ -126,8 +126,10 @@ async def update_address(
 async def make_default(
     pool: asyncpg.Pool, user_id: uuid.UUID, address_id: uuid.UUID
 ) -> dict[str, Any]:
-    """Raises:
-    NotFoundError: ``address_not_found``.
+    """Make an address the user's only default.
+
+    Raises:
+        NotFoundError: ``address_not_found``.
     """
     async with pool.acquire() as conn, conn.transaction():
         await clear_default(conn, user_id)

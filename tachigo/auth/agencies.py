@@ -85,8 +85,10 @@ async def get_agency(pool: asyncpg.Pool, agency_id: uuid.UUID) -> asyncpg.Record
 
 
 async def rename_agency(pool: asyncpg.Pool, agency_id: uuid.UUID, name: str) -> None:
-    """Raises:
-    ConflictError: ``username_taken``.
+    """Set the agency's name (its username).
+
+    Raises:
+        ConflictError: ``username_taken``.
     """
     try:
         await pool.execute(

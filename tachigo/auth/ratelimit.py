@@ -1,8 +1,7 @@
-"""Fixed-window request counters per (bucket, client key), held in process memory.
+"""Fixed-window request counters per (bucket, client key), held in process memory."""
 
 # LIMIT(auth): counters live in each API process; N processes allow N times the limit
 # per address. Postgres or Redis counters would make them global.
-"""
 
 from __future__ import annotations
 

@@ -18,7 +18,6 @@ from datetime import datetime
 import asyncpg
 
 from tachigo.auth.errors import RefreshTokenError
-from tachigo.errors import ValidationError
 from tachigo.ledger.ids import uuid7
 
 _TOKEN_HEX_CHARS = 64
@@ -50,7 +49,7 @@ def check_token_shape(token: str) -> str:
     """Refuse anything that cannot be one of our tokens before touching the database.
 
     Raises:
-        ValidationError: not 64 hex characters.
+        RefreshTokenError: not 64 lowercase hex characters.
     """
     if len(token) != _TOKEN_HEX_CHARS or any(
         c not in "0123456789abcdef" for c in token
@@ -196,7 +195,7 @@ async def revoke_token_family(pool: asyncpg.Pool, token: str) -> bool:
     """
     try:
         check_token_shape(token)
-    except (RefreshTokenError, ValidationError):
+    except RefreshTokenError:
         return False
     async with pool.acquire() as conn, conn.transaction():
         family_id = await conn.fetchval(

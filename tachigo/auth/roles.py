@@ -51,8 +51,10 @@ async def load_actor(pool: asyncpg.Pool, principal: Principal) -> Actor:
 
 
 def require_role(actor: Actor, *roles: str) -> None:
-    """Raises:
-    ForbiddenError: the actor has none of ``roles`` (``forbidden``).
+    """Refuse an actor whose current role is none of ``roles``.
+
+    Raises:
+        ForbiddenError: the actor has none of ``roles`` (``forbidden``).
     """
     if actor.role not in roles:
         raise ForbiddenError(

@@ -16,8 +16,8 @@ import asyncpg
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_keys.exceptions import BadSignature
-from eth_keys.exceptions import ValidationError as KeyValidationError
-from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
+from eth_utils.address import is_checksum_address, is_hex_address, to_checksum_address
+from eth_utils.exceptions import ValidationError as KeyValidationError
 
 from tachigo.auth.errors import SiweError
 from tachigo.auth.settings import SiweSettings

@@ -60,11 +60,12 @@ async def twitch_id_of(
     pool: asyncpg.Pool | asyncpg.Connection, user_id: uuid.UUID
 ) -> str | None:
     """The Twitch user id linked to ``user_id`` (a broadcaster's channel id)."""
-    return await pool.fetchval(
+    found: str | None = await pool.fetchval(
         "SELECT provider_id FROM auth_providers WHERE user_id = $1"
         " AND provider = 'twitch' AND deleted_at IS NULL ORDER BY created_at LIMIT 1",
         user_id,
     )
+    return found
 
 
 async def check_channel_matches_twitch(
@@ -349,23 +350,11 @@ async def update_channel_config(
 ) -> None:
     """Apply validated earn-setting changes to an existing channel.
 
-    Worker settings go through ``channels.upsert_channel``, which persists them and
-    sends a settings control record to every heartbeats partition. Fields the worker
-    does not know (``click_boost``, read by the API) are written directly.
+    Settings go through ``channels.upsert_channel``, which persists them and sends a
+    settings control record to every heartbeats partition.
 
     Raises:
         ValidationError: a value out of range.
     """
-    worker = {k: v for k, v in changes.items() if k in channels.SETTING_FIELDS}
-    local = {k: v for k, v in changes.items() if k not in channels.SETTING_FIELDS}
-    if worker:
-        await channels.upsert_channel(
-            pool, producer, settings, channel_id, changes=worker
-        )
-    if "click_boost" in local:
-        await pool.execute(
-            "UPDATE channels SET click_boost = $2, updated_at = now()"
-            " WHERE channel_id = $1",
-            channel_id,
-            local["click_boost"],
-        )
+    if changes:
+        await channels.upsert_channel(pool, producer, settings, channel_id, changes=changes)

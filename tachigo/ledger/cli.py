@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import uuid
 from typing import Any
 
 from tachigo import channels
@@ -61,3 +62,25 @@ def channel_changes(args: argparse.Namespace) -> dict[str, Any]:
     if args.no_require_live:
         changes["require_live"] = False
     return changes
+
+
+async def role_command(settings: Settings, args: argparse.Namespace) -> int:
+    """``tachigo role USER_ID ROLE``: audited role change without an admin token."""
+    from tachigo.auth.roles import assign_role
+
+    try:
+        user_id = uuid.UUID(args.user_id)
+    except ValueError:
+        print(f"error: {args.user_id!r} is not a UUID; copy the id from GET /users/me")
+        return 2
+    pool = await create_pool(settings, size_max=1)
+    try:
+        old, new = await assign_role(pool, user_id, args.role, changed_by=None,
+                                     reason=args.reason)
+    except TachigoError as error:
+        print(f"error [{error.code}]: {error.message}")
+        return 2
+    finally:
+        await pool.close()
+    print(f"user {user_id}: role {old} -> {new}")
+    return 0

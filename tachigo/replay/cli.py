@@ -176,6 +176,10 @@ async def replay(
     await store.register_accounts(pool, schedule)
     snapshots = await store.load_channel_settings(pool, channel_ids)
     refuse_unsupported(snapshots)
+    if not options.wait:
+        await write_run(settings, options, schedule, snapshots, producer, offsets)
+        print("records written; not waiting for the worker (--no-wait)")
+        return 0
 
     # 2. Expected totals and the ledger before writing (tells fresh from repeat runs).
     expected = await asyncio.to_thread(
@@ -187,19 +191,11 @@ async def replay(
     kind = check.classify_run(baseline, expected)
 
     # 3. Write every record in order; remember where this run's messages sit.
-    topic = settings.kafka.heartbeats_topic
-    partitions = await producer.partitions(topic)
-    start_offsets = await offsets.end_offsets(topic, partitions)
-    await write_schedule(settings, options, schedule, snapshots, producer, partitions)
-    end_offsets = await offsets.end_offsets(topic, partitions)
-    if not options.wait:
-        print("records written; not waiting for the worker (--no-wait)")
-        return 0
+    progress = await write_run(
+        settings, options, schedule, snapshots, producer, offsets
+    )
 
     # 4. Wait for the worker, then compare, reconcile and report.
-    progress = check.WorkerProgress(
-        settings.kafka.app_id, topic, start_offsets, end_offsets
-    )
     observed, share = await check.wait_for_worker(
         pool,
         offsets,
@@ -219,6 +215,23 @@ async def replay(
         share=share,
         violations=violations,
     )
+
+
+async def write_run(
+    settings: Settings,
+    options: ReplayOptions,
+    schedule: Schedule,
+    snapshots: dict[str, dict[str, object]],
+    producer: RecordProducer,
+    offsets: OffsetReader,
+) -> check.WorkerProgress:
+    """Write the schedule; return where its heartbeats topic messages sit."""
+    topic = settings.kafka.heartbeats_topic
+    partitions = await producer.partitions(topic)
+    start = await offsets.end_offsets(topic, partitions)
+    await write_schedule(settings, options, schedule, snapshots, producer, partitions)
+    end = await offsets.end_offsets(topic, partitions)
+    return check.WorkerProgress(settings.kafka.app_id, topic, start, end)
 
 
 def refuse_unsupported(snapshots: dict[str, dict[str, object]]) -> None:

@@ -39,8 +39,10 @@ class AgencySettingsBody(BaseModel):
 
 
 def check_agency_access(actor: Actor, agency_id: uuid.UUID) -> None:
-    """Raises:
-    NotFoundError: an agency asking about another agency (``agency_not_found``).
+    """Let admins see every agency and an agency only itself.
+
+    Raises:
+        NotFoundError: an agency asking about another agency (``agency_not_found``).
     """
     if not actor.is_admin and actor.user_id != agency_id:
         raise NotFoundError(f"agency {agency_id} not found", code="agency_not_found")

@@ -229,8 +229,10 @@ async def session_response(
 
 
 def check_password_policy(settings: Settings, password: str, field: str) -> None:
-    """Raises:
-    ValidationError: shorter or longer than the password settings allow.
+    """Enforce the password length settings.
+
+    Raises:
+        ValidationError: shorter or longer than the password settings allow.
     """
     policy = settings.accounts.password
     if not policy.length_min <= len(password) <= policy.length_max:

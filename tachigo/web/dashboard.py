@@ -76,8 +76,10 @@ class ConfigBody(BaseModel):
 
 
 def path_uuid(request: web.Request, name: str, what: str) -> uuid.UUID:
-    """Raises:
-    ValidationError: the path segment is not a UUID (``invalid_id``, 400).
+    """Parse the UUID in path segment ``name``.
+
+    Raises:
+        ValidationError: the path segment is not a UUID (``invalid_id``, 400).
     """
     try:
         return uuid.UUID(request.match_info[name])

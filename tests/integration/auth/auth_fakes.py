@@ -295,6 +295,11 @@ class ApiClient:
                 body = raw.decode(errors="replace")
             return response.status, body, response
 
+    def required_cookie(self, name: str) -> str:
+        found = self.cookie(name)
+        assert found is not None, f"no {name} cookie"
+        return found
+
     def cookie(self, name: str) -> str | None:
         for cookie in self.session.cookie_jar:
             if cookie.key == name:

@@ -71,7 +71,8 @@ def token_from_mail(mail: dict[str, Any]) -> str:
     for word in mail["text"].split():
         if "token=" in word:
             query = urllib.parse.urlsplit(word).query
-            return urllib.parse.parse_qs(query)["token"][0]
+            token: str = urllib.parse.parse_qs(query)["token"][0]
+            return token
     raise AssertionError(f"no token link in mail {mail['subject']!r}")
 
 

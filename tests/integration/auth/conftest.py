@@ -72,8 +72,8 @@ def outbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def settings(test_env: dict[str, str], fakes: FakeProviders, outbox: Path) -> Settings:
-    """This session's database and topics (``test_env`` of tests/integration/conftest.py)
-    plus fake OAuth providers, cheap password hashing and a test outbox."""
+    """This session's database and topics (``test_env`` from the integration
+    conftest), fake OAuth providers, cheap password hashing and a test outbox."""
     return build_settings(outbox, fakes)
 
 

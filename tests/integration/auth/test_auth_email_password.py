@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -12,7 +13,9 @@ from tests.integration.auth.auth_fakes import ApiClient
 from tests.integration.auth.auth_helpers import token_from_mail, unique, wait_for_mail
 
 
-async def register(api: ApiClient, password: str = "correct horse battery") -> dict:
+async def register(
+    api: ApiClient, password: str = "correct horse battery"
+) -> dict[str, Any]:
     name = unique("reg")
     email = f"{name}@Example.test"
     status, body, _ = await api.call(

@@ -14,14 +14,13 @@ from tachigo.auth.settings import MailSettings
 from tests.integration.auth.auth_fakes import FakeSmtp
 
 
-def smtp_settings(port: int, **overrides: object) -> MailSettings:
+def smtp_settings(port: int) -> MailSettings:
     return MailSettings(
         backend="smtp",
         smtp_host="127.0.0.1",
         smtp_port=port,
         smtp_security="none",
         send_timeout_s=5,
-        **overrides,
     )
 
 

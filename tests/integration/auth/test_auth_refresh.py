@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import asyncpg
 
@@ -11,7 +12,7 @@ from tests.integration.auth.auth_fakes import ApiClient
 from tests.integration.auth.auth_helpers import unique
 
 
-async def sign_up(api: ApiClient) -> dict:
+async def sign_up(api: ApiClient) -> dict[str, Any]:
     name = unique("rf")
     status, body, _ = await api.call(
         "POST",
@@ -23,7 +24,8 @@ async def sign_up(api: ApiClient) -> dict:
         },
     )
     assert status == 201, body
-    return body["data"]
+    data: dict[str, Any] = body["data"]
+    return data
 
 
 async def age_rotation(db: asyncpg.Pool, token: str) -> None:
@@ -53,7 +55,7 @@ async def test_refresh_accepts_the_token_in_the_body_without_a_cookie(
     api: ApiClient, other_api: ApiClient
 ) -> None:
     await sign_up(api)
-    token = api.cookie("refresh_token")
+    token = api.required_cookie("refresh_token")
 
     status, body, response = await other_api.call(
         "POST", "/api/v1/auth/refresh", json_body={"refresh_token": token}
@@ -67,9 +69,9 @@ async def test_reuse_of_a_rotated_token_revokes_the_whole_family(
     api: ApiClient, other_api: ApiClient, db: asyncpg.Pool
 ) -> None:
     await sign_up(api)
-    stolen = api.cookie("refresh_token")
+    stolen = api.required_cookie("refresh_token")
     await api.call("POST", "/api/v1/auth/refresh")
-    current = api.cookie("refresh_token")
+    current = api.required_cookie("refresh_token")
     await age_rotation(db, stolen)
 
     replay = await other_api.call(
@@ -91,7 +93,7 @@ async def test_reuse_within_the_grace_period_is_refused_without_revoking(
     api: ApiClient, other_api: ApiClient
 ) -> None:
     await sign_up(api)
-    old = api.cookie("refresh_token")
+    old = api.required_cookie("refresh_token")
     await api.call("POST", "/api/v1/auth/refresh")
 
     parallel = await other_api.call(
@@ -107,7 +109,7 @@ async def test_concurrent_refreshes_with_one_token_let_exactly_one_win(
     api: ApiClient, server_url: str
 ) -> None:
     await sign_up(api)
-    token = api.cookie("refresh_token")
+    token = api.required_cookie("refresh_token")
     clients = [ApiClient(server_url, api.client_ip) for _ in range(4)]
     try:
         results = await asyncio.gather(
@@ -132,7 +134,7 @@ async def test_logout_revokes_the_family_and_clears_the_cookie(
     api: ApiClient, other_api: ApiClient
 ) -> None:
     await sign_up(api)
-    token = api.cookie("refresh_token")
+    token = api.required_cookie("refresh_token")
 
     status, body, response = await api.call("POST", "/api/v1/auth/logout")
     again = await other_api.call(
@@ -172,7 +174,7 @@ async def test_expired_refresh_token_is_refused(
     await db.execute(
         "UPDATE refresh_tokens SET expires_at = now() - interval '1 second'"
         " WHERE token_hash = $1",
-        hash_token(api.cookie("refresh_token")),
+        hash_token(api.required_cookie("refresh_token")),
     )
 
     status, body, _ = await api.call("POST", "/api/v1/auth/refresh")
@@ -218,7 +220,7 @@ async def test_only_hashes_of_refresh_tokens_are_stored(
     api: ApiClient, db: asyncpg.Pool
 ) -> None:
     await sign_up(api)
-    token = api.cookie("refresh_token")
+    token = api.required_cookie("refresh_token")
 
     raw = await db.fetchval(
         "SELECT count(*) FROM refresh_tokens WHERE encode(token_hash, 'hex') = $1",

@@ -184,10 +184,13 @@ async def test_logs_never_contain_tokens_passwords_or_secrets(
         "/api/v1/auth/register",
         json_body={"username": name, "email": email, "password": password},
     )
-    planted += [body["data"]["tokens"]["access_token"], api.cookie("refresh_token")]
+    planted += [
+        body["data"]["tokens"]["access_token"],
+        api.required_cookie("refresh_token"),
+    ]
     await api.call("GET", "/api/v1/users/me", token=planted[-2])
     await api.call("POST", "/api/v1/auth/refresh")
-    planted.append(api.cookie("refresh_token"))
+    planted.append(api.required_cookie("refresh_token"))
     await other_api.call(
         "POST",
         "/api/v1/auth/login",

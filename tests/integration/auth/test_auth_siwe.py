@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 from eth_account import Account
@@ -22,12 +23,13 @@ def sign(account: LocalAccount, message: str) -> str:
     return "0x" + bytes(signed.signature).hex()
 
 
-async def nonce_for(api: ApiClient, address: str) -> dict:
+async def nonce_for(api: ApiClient, address: str) -> dict[str, Any]:
     status, body, _ = await api.call(
         "POST", "/api/v1/auth/web3/nonce", json_body={"address": address}
     )
     assert status == 200, body
-    return body["data"]
+    data: dict[str, Any] = body["data"]
+    return data
 
 
 def custom_message(
@@ -285,7 +287,9 @@ async def test_wallet_binding_keeps_one_active_wallet_per_user_and_address(
     bob = await make_user(db, settings)
     first, second = Account.create(), Account.create()
 
-    async def bind(user: dict, wallet: LocalAccount) -> tuple[int, dict]:
+    async def bind(
+        user: dict[str, Any], wallet: LocalAccount
+    ) -> tuple[int, dict[str, Any]]:
         issued = await nonce_for(api, wallet.address)
         status, body, _ = await api.call(
             "POST",

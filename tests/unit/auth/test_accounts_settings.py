@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pydantic
 import pytest
+from pydantic import SecretStr
 
 from tachigo.auth.mail import link, reset_mail, verification_mail
 from tachigo.auth.settings import (
@@ -58,14 +59,14 @@ def test_environment_variables_nest_under_accounts(
         ),
         lambda: OAuthProviderSettings(
             client_id="x",
-            client_secret="s",
+            client_secret=SecretStr("s"),
             authorize_url="a",
             token_url="t",
             userinfo_url="u",
         ),
         lambda: OAuthProviderSettings(
             client_id="x",
-            client_secret="s",
+            client_secret=SecretStr("s"),
             redirect_uri="r",
             authorize_url="a",
             token_url="t",
@@ -73,13 +74,16 @@ def test_environment_variables_nest_under_accounts(
         ),
         lambda: OAuthProviderSettings(
             client_id="x",
-            client_secret="s",
+            client_secret=SecretStr("s"),
             redirect_uri="r",
             authorize_url="a",
             token_url="t",
         ),
         lambda: OAuthProviderSettings(
-            client_id="x", client_secret="s", redirect_uri="r", userinfo_url="u"
+            client_id="x",
+            client_secret=SecretStr("s"),
+            redirect_uri="r",
+            userinfo_url="u",
         ),
         lambda: MailSettings(backend="smtp"),
         lambda: MailSettings(

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import SecretStr
 
 from tachigo.auth import oauth
 from tachigo.auth.errors import OAuthError
@@ -27,7 +28,7 @@ PUBLIC_JWK = jwt.PyJWK.from_json(
 )
 PROVIDER = OAuthProviderSettings(
     client_id="our-client",
-    client_secret="s3cret",
+    client_secret=SecretStr("s3cret"),
     authorize_url="https://idp.test/auth",
     token_url="https://idp.test/token",
     jwks_url="https://idp.test/certs",

@@ -128,6 +128,9 @@ TRUSTED = [ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("127.0.0.1/3
     ],
 )
 def test_forwarded_for_is_believed_only_from_trusted_proxies(
-    peer: str | None, forwarded: str | None, trusted: list, client: str
+    peer: str | None,
+    forwarded: str | None,
+    trusted: list[ipaddress.IPv4Network | ipaddress.IPv6Network],
+    client: str,
 ) -> None:
     assert client_address(peer, forwarded, trusted) == client

@@ -43,7 +43,7 @@ LIVE = {
 def test_classify_decides_each_case(
     row: dict[str, Any] | None, outcome: RefreshOutcome
 ) -> None:
-    assert classify(row) is outcome  # type: ignore[arg-type]
+    assert classify(row) is outcome
 
 
 def test_errors_name_the_case_clients_act_on() -> None:
