@@ -37,7 +37,9 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     from tachigo.ledger.migrate import apply_migrations
 
     applied = asyncio.run(apply_migrations(settings))
-    print(f"migrations applied: {', '.join(applied) if applied else 'none (up to date)'}")
+    print(
+        f"migrations applied: {', '.join(applied) if applied else 'none (up to date)'}"
+    )
     return 0
 
 
@@ -85,27 +87,46 @@ def cmd_role(settings: Settings, args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="tachigo", description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog="tachigo",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     api = sub.add_parser("api", help="run the HTTP API (ingest, balances, webhooks)")
-    api.add_argument("--processes", type=int, default=0,
-                     help="API processes sharing the port (default TACHIGO_API__PROCESSES)")
+    api.add_argument(
+        "--processes",
+        type=int,
+        default=0,
+        help="API processes sharing the port (default TACHIGO_API__PROCESSES)",
+    )
     api.set_defaults(func=cmd_api)
-    worker = sub.add_parser("worker", help="run the Faust worker (watch and ledger agents)")
-    worker.add_argument("--no-supervise", action="store_true",
-                        help="run faust in this process; by default a supervisor restarts "
-                        "it after an exit that left its batch uncommitted")
+    worker = sub.add_parser(
+        "worker", help="run the Faust worker (watch and ledger agents)"
+    )
+    worker.add_argument(
+        "--no-supervise",
+        action="store_true",
+        help="run faust in this process; by default a supervisor restarts "
+        "it after an exit that left its batch uncommitted",
+    )
     worker.set_defaults(func=cmd_worker)
-    sub.add_parser("migrate", help="apply pending SQL migrations").set_defaults(func=cmd_migrate)
-    sub.add_parser("reconcile", help="check ledger invariants; exit 1 on any violation"
-                   ).set_defaults(func=cmd_reconcile)
+    sub.add_parser("migrate", help="apply pending SQL migrations").set_defaults(
+        func=cmd_migrate
+    )
+    sub.add_parser(
+        "reconcile", help="check ledger invariants; exit 1 on any violation"
+    ).set_defaults(func=cmd_reconcile)
 
-    dev = sub.add_parser("dev", help="run Kafka, Postgres, worker and API locally (no Docker)")
+    dev = sub.add_parser(
+        "dev", help="run Kafka, Postgres, worker and API locally (no Docker)"
+    )
     dev.add_argument("action", choices=["up", "down", "status"])
-    dev.add_argument("--infra-only", action="store_true",
-                     help="with up: only Kafka, Postgres, topics and migrations")
+    dev.add_argument(
+        "--infra-only",
+        action="store_true",
+        help="with up: only Kafka, Postgres, topics and migrations",
+    )
     dev.set_defaults(func=cmd_dev)
 
     replay = sub.add_parser("replay", help="replay the real Twitch sessions data set")
@@ -119,7 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--viewers", type=int, default=20_000, help="distinct viewers")
     bench.set_defaults(func=cmd_bench)
 
-    channel = sub.add_parser("channel", help="register a channel or set it live/offline")
+    channel = sub.add_parser(
+        "channel", help="register a channel or set it live/offline"
+    )
     channel.add_argument("action", choices=["create", "live", "offline"])
     channel.add_argument("channel_id")
     channel.add_argument("--seconds-per-point", type=int)
@@ -129,7 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     channel.add_argument("--no-require-live", action="store_true")
     channel.set_defaults(func=cmd_channel)
 
-    role = sub.add_parser("role", help="set a user's role (how the first admin is made)")
+    role = sub.add_parser(
+        "role", help="set a user's role (how the first admin is made)"
+    )
     role.add_argument("user_id", help="the user's tachigo id (UUID)")
     role.add_argument("role", choices=["viewer", "streamer", "agency", "admin"])
     role.add_argument("--reason", default="set from the command line")
@@ -138,20 +163,38 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", default=None,
-                        help="sessions CSV (.csv.gz); default: ../shared/data/twitch-sessions")
-    parser.add_argument("--days", type=float, default=1.0, help="days of data to replay")
+    parser.add_argument(
+        "--data",
+        default=None,
+        help="sessions CSV (.csv.gz); default: ../shared/data/twitch-sessions",
+    )
+    parser.add_argument(
+        "--days", type=float, default=1.0, help="days of data to replay"
+    )
     parser.add_argument("--start-day", type=int, default=0, help="first day (0-based)")
-    parser.add_argument("--users", type=int, default=0, help="limit to N viewers (0 = all)")
-    parser.add_argument("--speed", type=float, default=0.0,
-                        help="x real time (0 = as fast as possible)")
-    parser.add_argument("--seed", type=int, default=20190601,
-                        help="seed for the drawn session lengths")
-    parser.add_argument("--name", default=None, help="replay clock name (default: derived)")
-    parser.add_argument("--timeout", type=float, default=900.0,
-                        help="seconds to wait for the worker to credit everything")
-    parser.add_argument("--no-wait", action="store_true",
-                        help="only write records; do not wait for and check the totals")
+    parser.add_argument(
+        "--users", type=int, default=0, help="limit to N viewers (0 = all)"
+    )
+    parser.add_argument(
+        "--speed", type=float, default=0.0, help="x real time (0 = as fast as possible)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=20190601, help="seed for the drawn session lengths"
+    )
+    parser.add_argument(
+        "--name", default=None, help="replay clock name (default: derived)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=900.0,
+        help="seconds to wait for the worker to credit everything",
+    )
+    parser.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="only write records; do not wait for and check the totals",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,7 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return func(settings, args)
     except TachigoError as error:
-        print(f"tachigo {args.command}: [{error.code}] {error.message}", file=sys.stderr)
+        print(
+            f"tachigo {args.command}: [{error.code}] {error.message}", file=sys.stderr
+        )
         return 1
     except KeyboardInterrupt:
         return 130

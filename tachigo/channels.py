@@ -16,8 +16,13 @@ from tachigo.kafka.records import LIVE_CLOCK, SettingsEvent, StreamEvent
 from tachigo.settings import Settings
 
 SETTING_FIELDS = (
-    "seconds_per_point", "multiplier", "daily_cap_points", "require_live", "time_zone",
-    "ignored_user_ids", "click_boost",
+    "seconds_per_point",
+    "multiplier",
+    "daily_cap_points",
+    "require_live",
+    "time_zone",
+    "ignored_user_ids",
+    "click_boost",
 )
 
 
@@ -34,7 +39,9 @@ def validate_time_zone(name: str) -> str:
     except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
         raise ValidationError(
             f"unknown time zone {name!r}; use an IANA name such as Europe/Berlin",
-            code="invalid_time_zone", field="time_zone") from error
+            code="invalid_time_zone",
+            field="time_zone",
+        ) from error
     return name
 
 
@@ -52,9 +59,15 @@ async def get_channel(pool: asyncpg.Pool, channel_id: str) -> ChannelRow | None:
 
 
 async def upsert_channel(
-    pool: asyncpg.Pool, producer: RecordProducer, settings: Settings, channel_id: str,
-    *, changes: dict[str, Any], display_name: str | None = None,
-    clock: str = LIVE_CLOCK, at_ms: int | None = None,
+    pool: asyncpg.Pool,
+    producer: RecordProducer,
+    settings: Settings,
+    channel_id: str,
+    *,
+    changes: dict[str, Any],
+    display_name: str | None = None,
+    clock: str = LIVE_CLOCK,
+    at_ms: int | None = None,
 ) -> ChannelRow:
     """Create or update a channel's earn settings and tell every worker partition.
 
@@ -65,13 +78,18 @@ async def upsert_channel(
     """
     unknown = set(changes) - set(SETTING_FIELDS)
     if unknown:
-        raise ValidationError(f"unknown settings {sorted(unknown)}", code="unknown_field")
+        raise ValidationError(
+            f"unknown settings {sorted(unknown)}", code="unknown_field"
+        )
     if "time_zone" in changes:
         validate_time_zone(changes["time_zone"])
     columns = ["channel_id", "display_name", *changes]
     values = [channel_id, display_name, *changes.values()]
     placeholders = ", ".join(f"${i}" for i in range(1, len(values) + 1))
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in changes) or "channel_id = EXCLUDED.channel_id"
+    updates = (
+        ", ".join(f"{c} = EXCLUDED.{c}" for c in changes)
+        or "channel_id = EXCLUDED.channel_id"
+    )
     try:
         await pool.execute(
             f"INSERT INTO channels ({', '.join(columns)}) VALUES ({placeholders})"
@@ -79,18 +97,27 @@ async def upsert_channel(
             *values,
         )
     except asyncpg.CheckViolationError as error:
-        raise ValidationError(f"setting out of range: {error.constraint_name}",
-                              code="invalid_setting") from error
+        raise ValidationError(
+            f"setting out of range: {error.constraint_name}", code="invalid_setting"
+        ) from error
     row = await get_channel(pool, channel_id)
     assert row is not None  # just written in this function; not a ledger rule
-    event = SettingsEvent(channel_id, row.settings, at_ms or int(time.time() * 1000), clock)
+    event = SettingsEvent(
+        channel_id, row.settings, at_ms or int(time.time() * 1000), clock
+    )
     await producer.send_to_every_partition(settings.kafka.heartbeats_topic, event)
     return row
 
 
 async def set_live(
-    pool: asyncpg.Pool, producer: RecordProducer, settings: Settings, channel_id: str,
-    *, online: bool, stream_id: str | None = None, at_ms: int | None = None,
+    pool: asyncpg.Pool,
+    producer: RecordProducer,
+    settings: Settings,
+    channel_id: str,
+    *,
+    online: bool,
+    stream_id: str | None = None,
+    at_ms: int | None = None,
     clock: str = LIVE_CLOCK,
 ) -> None:
     """Record a stream going online/offline and fan it out to every worker partition.
@@ -103,11 +130,19 @@ async def set_live(
     """
     status = await pool.execute(
         "UPDATE channels SET is_live = $2, stream_id = $3, live_changed_at = now(),"
-        " updated_at = now() WHERE channel_id = $1", channel_id, online, stream_id,
+        " updated_at = now() WHERE channel_id = $1",
+        channel_id,
+        online,
+        stream_id,
     )
     if status == "UPDATE 0":
-        raise NotFoundError(f"channel {channel_id} is not registered; create it first",
-                            code="unknown_channel", channel_id=channel_id)
-    event = StreamEvent(channel_id, online, at_ms or int(time.time() * 1000), stream_id, clock)
+        raise NotFoundError(
+            f"channel {channel_id} is not registered; create it first",
+            code="unknown_channel",
+            channel_id=channel_id,
+        )
+    event = StreamEvent(
+        channel_id, online, at_ms or int(time.time() * 1000), stream_id, clock
+    )
     await producer.send(settings.kafka.stream_events_topic, event, key=channel_id)
     await producer.send_to_every_partition(settings.kafka.heartbeats_topic, event)

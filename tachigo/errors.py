@@ -16,7 +16,11 @@ class TachigoError(Exception):
     status = 400
 
     def __init__(
-        self, message: str, *, code: str | None = None, status: int | None = None,
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status: int | None = None,
         **details: Any,
     ) -> None:
         super().__init__(message)

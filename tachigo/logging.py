@@ -11,7 +11,15 @@ import orjson
 
 _RESERVED = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 # Field names that must never reach a log line even if a caller passes them.
-_SECRET_FIELDS = {"token", "jwt", "authorization", "cookie", "password", "secret", "dsn"}
+_SECRET_FIELDS = {
+    "token",
+    "jwt",
+    "authorization",
+    "cookie",
+    "password",
+    "secret",
+    "dsn",
+}
 
 
 class JsonLineFormatter(logging.Formatter):

@@ -73,7 +73,9 @@ class AuthSettings(BaseModel):
     access_ttl_s: int = Field(default=900, ge=60)
     refresh_ttl_s: int = Field(default=30 * 24 * 3600, ge=3600)
     # Twitch hands out the extension secret base64-encoded; we decode it before use.
-    extension_secret_b64: SecretStr = SecretStr("ZGV2LWV4dGVuc2lvbi1zZWNyZXQtMDEyMzQ1Njc4OWFiY2RlZg==")
+    extension_secret_b64: SecretStr = SecretStr(
+        "ZGV2LWV4dGVuc2lvbi1zZWNyZXQtMDEyMzQ1Njc4OWFiY2RlZg=="
+    )
     extension_leeway_s: int = Field(default=30, ge=0, le=300)
     eventsub_secret: SecretStr = SecretStr("dev-eventsub-secret-0123456789")
     eventsub_window_s: int = Field(default=600, ge=1)

@@ -15,5 +15,11 @@ class OffsetGapError(Exception):
     def __init__(self, topic: str, partition: int, *, expected: int, got: int) -> None:
         super().__init__(
             f"{topic}[{partition}]: expected offset {expected}, got {got}; "
-            "records were skipped, restarting to re-read them")
-        self.topic, self.partition, self.expected, self.got = topic, partition, expected, got
+            "records were skipped, restarting to re-read them"
+        )
+        self.topic, self.partition, self.expected, self.got = (
+            topic,
+            partition,
+            expected,
+            got,
+        )

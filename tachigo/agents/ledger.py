@@ -22,18 +22,28 @@ class LedgerBatch:
     raw_by_credit: dict[str, RawRecord] = field(default_factory=dict)
 
 
-def decode_credits(batch_records: list[RawRecord], *, agent: str = "ledger") -> LedgerBatch:
+def decode_credits(
+    batch_records: list[RawRecord], *, agent: str = "ledger"
+) -> LedgerBatch:
     """Split raw records into valid credits and dead letters (undecodable or wrong kind)."""
     batch = LedgerBatch()
     for raw in batch_records:
         try:
             record = records.decode(raw.value)
         except records.RecordFormatError as error:
-            batch.dead_letters.append(dead_letter(raw, "undecodable", agent, str(error)))
+            batch.dead_letters.append(
+                dead_letter(raw, "undecodable", agent, str(error))
+            )
             continue
         if not isinstance(record, records.Credit) or not is_valid_credit(record):
-            batch.dead_letters.append(dead_letter(raw, "invalid_credit", agent,
-                                                  "not a credit with non-negative amounts"))
+            batch.dead_letters.append(
+                dead_letter(
+                    raw,
+                    "invalid_credit",
+                    agent,
+                    "not a credit with non-negative amounts",
+                )
+            )
             continue
         batch.credits.append(record)
         batch.raw_by_credit[record.credit_id] = raw
@@ -41,8 +51,13 @@ def decode_credits(batch_records: list[RawRecord], *, agent: str = "ledger") -> 
 
 
 def is_valid_credit(credit: records.Credit) -> bool:
-    return (credit.points >= 0 and credit.seconds >= 0 and credit.multiplier >= 0
-            and credit.credit_id.startswith("watch:") and len(credit.credit_id) <= 300)
+    return (
+        credit.points >= 0
+        and credit.seconds >= 0
+        and credit.multiplier >= 0
+        and credit.credit_id.startswith("watch:")
+        and len(credit.credit_id) <= 300
+    )
 
 
 def partition_spans(batch_records: list[RawRecord]) -> list[repository.PartitionSpan]:
@@ -51,13 +66,21 @@ def partition_spans(batch_records: list[RawRecord]) -> list[repository.Partition
     for raw in batch_records:
         span = spans.setdefault((raw.topic, raw.partition), [raw.offset, raw.offset])
         if raw.offset > span[1] + 1:
-            raise OffsetGapError(raw.topic, raw.partition, expected=span[1] + 1, got=raw.offset)
+            raise OffsetGapError(
+                raw.topic, raw.partition, expected=span[1] + 1, got=raw.offset
+            )
         span[1] = max(span[1], raw.offset)
-    return [repository.PartitionSpan(t, p, lo, hi + 1) for (t, p), (lo, hi) in spans.items()]
+    return [
+        repository.PartitionSpan(t, p, lo, hi + 1) for (t, p), (lo, hi) in spans.items()
+    ]
 
 
 async def write_credits(
-    pool: asyncpg.Pool, batch: LedgerBatch, *, retries_max: int, consumer: str,
+    pool: asyncpg.Pool,
+    batch: LedgerBatch,
+    *,
+    retries_max: int,
+    consumer: str,
     spans: list[repository.PartitionSpan],
 ) -> int:
     """Apply the batch's credits and advance the consumer's stored positions in one
@@ -68,16 +91,26 @@ async def write_credits(
         Whatever Postgres raises otherwise; the caller retries the whole batch.
     """
     try:
-        result = await repository.apply_credits(pool, batch.credits, retries_max=retries_max,
-                                                consumer=consumer, spans=spans)
+        result = await repository.apply_credits(
+            pool, batch.credits, retries_max=retries_max, consumer=consumer, spans=spans
+        )
     except repository.PositionGapError as error:
-        raise OffsetGapError(error.span.topic, error.span.partition, expected=error.stored,
-                             got=error.span.first_offset) from error
+        raise OffsetGapError(
+            error.span.topic,
+            error.span.partition,
+            expected=error.stored,
+            got=error.span.first_offset,
+        ) from error
     for credit in result.conflicts:
         # Same credit id, different content: the rules were not deterministic. Nothing is
         # written for it; the record is kept in dead-letters for an operator.
         log.critical("credit_conflict", extra={"credit_id": credit.credit_id})
-        batch.dead_letters.append(dead_letter(
-            batch.raw_by_credit[credit.credit_id], "credit_conflict", "ledger",
-            "credit id already journaled with other content"))
+        batch.dead_letters.append(
+            dead_letter(
+                batch.raw_by_credit[credit.credit_id],
+                "credit_conflict",
+                "ledger",
+                "credit id already journaled with other content",
+            )
+        )
     return result.inserted

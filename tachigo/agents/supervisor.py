@@ -45,8 +45,11 @@ def run_supervised(argv: list[str]) -> int:
             restarts.popleft()
         if len(restarts) > _RESTARTS_MAX:
             log.error("worker_restarts_exhausted", extra={"restarts": len(restarts)})
-            print(f"worker restarted {len(restarts)} times in {_RESTART_WINDOW_S:.0f}s; "
-                  "giving up, read the worker log for the cause", file=sys.stderr)
+            print(
+                f"worker restarted {len(restarts)} times in {_RESTART_WINDOW_S:.0f}s; "
+                "giving up, read the worker log for the cause",
+                file=sys.stderr,
+            )
             return code or 1
         log.warning("worker_restarting", extra={"exit_code": code})
 

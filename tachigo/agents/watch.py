@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from tachigo.agents.errors import OffsetGapError
 from tachigo.kafka import records
 from tachigo.rules import (
     ChannelFacts,
@@ -23,7 +24,6 @@ from tachigo.rules import (
     judge_heartbeat,
     sweep_viewer,
 )
-from tachigo.agents.errors import OffsetGapError
 from tachigo.tables.state import ViewerEntry, live_key, next_offset_key, settings_key
 
 
@@ -60,7 +60,9 @@ class SweepIndex:
         self._heaps: dict[tuple[int, str], list[tuple[int, str]]] = {}
 
     def push(self, partition: int, clock: str, close_at_s: int, user_id: str) -> None:
-        heapq.heappush(self._heaps.setdefault((partition, clock), []), (close_at_s, user_id))
+        heapq.heappush(
+            self._heaps.setdefault((partition, clock), []), (close_at_s, user_id)
+        )
 
     def pop_due(self, partition: int, clock: str, now_s: int) -> list[str]:
         heap = self._heaps.get((partition, clock))
@@ -103,8 +105,14 @@ class BatchFacts(Mapping[str, ChannelFacts]):
 class WatchProcessor:
     """Applies the watch rules to batches; owns the sweep index of open buckets."""
 
-    def __init__(self, store: StateStore, *, limits: WatchLimits, agent: str = "watch",
-                 excluded_user_ids: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        store: StateStore,
+        *,
+        limits: WatchLimits,
+        agent: str = "watch",
+        excluded_user_ids: frozenset[str] = frozenset(),
+    ) -> None:
         self._store = store
         self._limits = limits
         self._excluded = excluded_user_ids
@@ -126,7 +134,9 @@ class WatchProcessor:
             try:
                 record = records.decode(raw.value)
             except records.RecordFormatError as error:
-                batch.dead_letters.append(dead_letter(raw, "undecodable", self._agent, str(error)))
+                batch.dead_letters.append(
+                    dead_letter(raw, "undecodable", self._agent, str(error))
+                )
                 continue
             self.apply(raw.partition, record, raw, batch)
         return batch
@@ -137,36 +147,60 @@ class WatchProcessor:
         pending = batch.fact_writes.get(key)
         expected = pending[1] if pending is not None else self._store.get_fact(key)
         if expected is not None and raw.offset > expected:
-            raise OffsetGapError(raw.topic, raw.partition, expected=expected, got=raw.offset)
+            raise OffsetGapError(
+                raw.topic, raw.partition, expected=expected, got=raw.offset
+            )
         batch.fact_writes[key] = (raw.partition, max(expected or 0, raw.offset + 1))
 
-    def apply(self, partition: int, record: Any, raw: RawRecord, batch: WatchBatch) -> None:
+    def apply(
+        self, partition: int, record: Any, raw: RawRecord, batch: WatchBatch
+    ) -> None:
         if isinstance(record, records.Heartbeat):
             self.apply_heartbeat(partition, record, batch)
         elif isinstance(record, records.Tick):
             self.apply_tick(partition, record, batch)
         elif isinstance(record, records.StreamEvent):
             batch.fact_writes[live_key(partition, record.channel_id)] = (
-                partition, {"online": record.online, "at": record.at_ms})
+                partition,
+                {"online": record.online, "at": record.at_ms},
+            )
             batch.outcomes["stream_event"] += 1
         elif isinstance(record, records.SettingsEvent):
             batch.fact_writes[settings_key(partition, record.channel_id)] = (
-                partition, record.settings)
+                partition,
+                record.settings,
+            )
             batch.outcomes["settings_event"] += 1
         else:
-            batch.dead_letters.append(dead_letter(
-                raw, "unexpected_kind", self._agent, f"{type(record).__name__} on heartbeats"))
+            batch.dead_letters.append(
+                dead_letter(
+                    raw,
+                    "unexpected_kind",
+                    self._agent,
+                    f"{type(record).__name__} on heartbeats",
+                )
+            )
 
     def viewer(self, user_id: str, batch: WatchBatch) -> ViewerEntry | None:
         return batch.viewer_writes.get(user_id) or self._store.get_viewer(user_id)
 
-    def apply_heartbeat(self, partition: int, hb: records.Heartbeat, batch: WatchBatch) -> None:
-        entry = self.viewer(hb.user_id, batch) or ViewerEntry(ViewerState(), partition, hb.clock)
+    def apply_heartbeat(
+        self, partition: int, hb: records.Heartbeat, batch: WatchBatch
+    ) -> None:
+        entry = self.viewer(hb.user_id, batch) or ViewerEntry(
+            ViewerState(), partition, hb.clock
+        )
         entry.partition, entry.clock = partition, hb.clock
         facts = BatchFacts(batch, self._store, partition)
-        outcome = judge_heartbeat(hb.user_id, hb.channel_id, hb.at_ms, entry.state,
-                                  facts=facts, limits=self._limits,
-                                  excluded_user_ids=self._excluded)
+        outcome = judge_heartbeat(
+            hb.user_id,
+            hb.channel_id,
+            hb.at_ms,
+            entry.state,
+            facts=facts,
+            limits=self._limits,
+            excluded_user_ids=self._excluded,
+        )
         batch.outcomes[outcome.reason] += 1
         if outcome.reason != "accepted":
             minute_s = hb.at_ms // 60_000 * 60
@@ -181,11 +215,20 @@ class WatchProcessor:
         now_s = tick.at_ms // 1000
         for user_id in self._index.pop_due(partition, tick.clock, now_s):
             entry = self.viewer(user_id, batch)
-            if entry is None or entry.partition != partition or entry.clock != tick.clock:
+            if (
+                entry is None
+                or entry.partition != partition
+                or entry.clock != tick.clock
+            ):
                 continue
             facts = BatchFacts(batch, self._store, partition)
-            drafts = sweep_viewer(user_id, entry.state, before_s=now_s - self._limits.grace_s,
-                                  facts=facts, limits=self._limits)
+            drafts = sweep_viewer(
+                user_id,
+                entry.state,
+                before_s=now_s - self._limits.grace_s,
+                facts=facts,
+                limits=self._limits,
+            )
             batch.credits.extend(to_credit(c, tick.at_ms) for c in drafts)
             self.remember(user_id, entry, batch)
 
@@ -208,16 +251,27 @@ class WatchProcessor:
 
 def to_credit(draft: CreditDraft, closed_at_ms: int) -> records.Credit:
     return records.Credit(
-        credit_id=draft.credit_id, user_id=draft.user_id, channel_id=draft.channel_id,
-        bucket_start_s=draft.bucket_start_s, seconds=draft.seconds, points=draft.points,
-        multiplier=draft.multiplier, closed_at_ms=closed_at_ms,
+        credit_id=draft.credit_id,
+        user_id=draft.user_id,
+        channel_id=draft.channel_id,
+        bucket_start_s=draft.bucket_start_s,
+        seconds=draft.seconds,
+        points=draft.points,
+        multiplier=draft.multiplier,
+        closed_at_ms=closed_at_ms,
     )
 
 
-def dead_letter(raw: RawRecord, code: str, agent: str, message: str) -> records.DeadLetter:
+def dead_letter(
+    raw: RawRecord, code: str, agent: str, message: str
+) -> records.DeadLetter:
     return records.DeadLetter(
-        topic=raw.topic, partition=raw.partition, offset=raw.offset,
+        topic=raw.topic,
+        partition=raw.partition,
+        offset=raw.offset,
         key=raw.key.decode(errors="replace") if raw.key is not None else None,
-        value=raw.value.decode(errors="replace")[:10_000], error_code=code, agent=agent,
+        value=raw.value.decode(errors="replace")[:10_000],
+        error_code=code,
+        agent=agent,
         message=message[:1000],
     )

@@ -28,7 +28,9 @@ class ExtensionClaims:
 
 def extension_secret(settings: AuthSettings) -> bytes:
     try:
-        return base64.b64decode(settings.extension_secret_b64.get_secret_value(), validate=True)
+        return base64.b64decode(
+            settings.extension_secret_b64.get_secret_value(), validate=True
+        )
     except (binascii.Error, ValueError) as error:
         raise ValueError(
             "TACHIGO_AUTH__EXTENSION_SECRET_B64 is not valid base64; paste the secret "
@@ -44,21 +46,31 @@ def verify_extension_jwt(settings: AuthSettings, token: str) -> ExtensionClaims:
     """
     try:
         claims = jwt.decode(
-            token, extension_secret(settings), algorithms=["HS256"],
+            token,
+            extension_secret(settings),
+            algorithms=["HS256"],
             leeway=settings.extension_leeway_s,
             options={"require": ["exp", "channel_id", "opaque_user_id", "role"]},
         )
     except jwt.ExpiredSignatureError as error:
-        raise AuthError("extension JWT expired; Twitch refreshes it, retry with the new one",
-                        code="token_expired") from error
+        raise AuthError(
+            "extension JWT expired; Twitch refreshes it, retry with the new one",
+            code="token_expired",
+        ) from error
     except jwt.InvalidTokenError as error:
-        raise AuthError("invalid extension JWT", code="invalid_extension_jwt") from error
+        raise AuthError(
+            "invalid extension JWT", code="invalid_extension_jwt"
+        ) from error
     channel_id, role = str(claims["channel_id"]), str(claims["role"])
     if not channel_id or role not in _EXT_ROLES:
         raise AuthError("invalid extension JWT", code="invalid_extension_jwt")
     user_id = claims.get("user_id")
-    return ExtensionClaims(channel_id, str(claims["opaque_user_id"]), role,
-                           str(user_id) if user_id else None)
+    return ExtensionClaims(
+        channel_id,
+        str(claims["opaque_user_id"]),
+        role,
+        str(user_id) if user_id else None,
+    )
 
 
 def require_identified(claims: ExtensionClaims) -> str:
@@ -70,5 +82,7 @@ def require_identified(claims: ExtensionClaims) -> str:
     if claims.user_id is None or claims.opaque_user_id.startswith("A"):
         raise ForbiddenError(
             "anonymous viewers earn nothing; ask the viewer to share their identity "
-            "(Twitch.ext.actions.requestIdShare) and retry", code="anonymous_viewer")
+            "(Twitch.ext.actions.requestIdShare) and retry",
+            code="anonymous_viewer",
+        )
     return claims.user_id

@@ -357,4 +357,6 @@ async def update_channel_config(
         ValidationError: a value out of range.
     """
     if changes:
-        await channels.upsert_channel(pool, producer, settings, channel_id, changes=changes)
+        await channels.upsert_channel(
+            pool, producer, settings, channel_id, changes=changes
+        )

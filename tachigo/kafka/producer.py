@@ -47,7 +47,11 @@ class RecordProducer:
         await self._producer.stop()
 
     async def send(
-        self, topic: str, record: Any, *, key: str | None = None,
+        self,
+        topic: str,
+        record: Any,
+        *,
+        key: str | None = None,
         partition: int | None = None,
     ) -> None:
         """Send one record and wait until the broker acknowledged it.
@@ -65,19 +69,39 @@ class RecordProducer:
         Raises:
             UnavailableError: Kafka did not acknowledge every record in time.
         """
+        await self.send_raw(
+            topic,
+            [
+                (
+                    key.encode() if key is not None else None,
+                    partition,
+                    records.encode(record),
+                )
+                for key, partition, record in items
+            ],
+        )
+
+    async def send_raw(
+        self, topic: str, items: list[tuple[bytes | None, int | None, bytes]]
+    ) -> None:
+        """Send (key, partition, value) byte triples; return once all are acknowledged.
+
+        Raises:
+            UnavailableError: Kafka did not acknowledge every record in time.
+        """
         try:
             async with asyncio.timeout(self._timeout_s):
                 futures = [
                     await self._producer.send(
-                        topic, records.encode(record),
-                        key=key.encode() if key is not None else None,
-                        partition=partition,
+                        topic, value, key=key, partition=partition
                     )
-                    for key, partition, record in items
+                    for key, partition, value in items
                 ]
                 await asyncio.gather(*futures)
         except (KafkaError, TimeoutError) as error:
-            log.warning("kafka_send_failed", extra={"topic": topic, "error": repr(error)})
+            log.warning(
+                "kafka_send_failed", extra={"topic": topic, "error": repr(error)}
+            )
             raise UnavailableError(
                 f"kafka did not acknowledge {len(items)} record(s) on {topic} within "
                 f"{self._timeout_s}s; nothing was accepted, retry later",
@@ -88,7 +112,9 @@ class RecordProducer:
             async with asyncio.timeout(self._timeout_s):
                 found = await self._producer.partitions_for(topic)
             if not found:
-                raise UnavailableError(f"topic {topic} has no partitions; run `tachigo dev up`")
+                raise UnavailableError(
+                    f"topic {topic} has no partitions; run `tachigo dev up`"
+                )
             self._partitions[topic] = sorted(found)
         return self._partitions[topic]
 

@@ -9,7 +9,7 @@ ingest, ``replay:<name>`` for a replay, so a replay of old data never meets live
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -100,7 +100,7 @@ class RecordFormatError(ValueError):
 
 
 def encode(record: Any) -> bytes:
-    return orjson.dumps(asdict(record))
+    return orjson.dumps(record)  # orjson writes dataclasses field by field
 
 
 def decode(raw: bytes | str) -> Any:

@@ -20,10 +20,18 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
     partitions = kafka.heartbeat_partitions
     rf = kafka.replication_factor
     return [
-        NewTopic(kafka.heartbeats_topic, partitions, rf,
-                 topic_configs={"retention.ms": str(_HEARTBEAT_RETENTION_MS)}),
-        NewTopic(kafka.stream_events_topic, partitions, rf,
-                 topic_configs={"cleanup.policy": "compact"}),
+        NewTopic(
+            kafka.heartbeats_topic,
+            partitions,
+            rf,
+            topic_configs={"retention.ms": str(_HEARTBEAT_RETENTION_MS)},
+        ),
+        NewTopic(
+            kafka.stream_events_topic,
+            partitions,
+            rf,
+            topic_configs={"cleanup.policy": "compact"},
+        ),
         # Credits share the heartbeats' partition count so a user's credits stay on
         # one partition and one ledger batch at a time.
         NewTopic(kafka.credits_topic, partitions, rf),

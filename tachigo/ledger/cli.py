@@ -37,12 +37,14 @@ async def channel_command(settings: Settings, args: argparse.Namespace) -> int:
     try:
         await producer.start()
         if args.action == "create":
-            row = await channels.upsert_channel(pool, producer, settings, args.channel_id,
-                                                changes=channel_changes(args))
+            row = await channels.upsert_channel(
+                pool, producer, settings, args.channel_id, changes=channel_changes(args)
+            )
             print(f"channel {row.channel_id}: {row.settings}")
         else:
-            await channels.set_live(pool, producer, settings, args.channel_id,
-                                    online=args.action == "live")
+            await channels.set_live(
+                pool, producer, settings, args.channel_id, online=args.action == "live"
+            )
             print(f"channel {args.channel_id} is now {args.action}")
     except TachigoError as error:
         print(f"error [{error.code}]: {error.message}")
@@ -75,8 +77,9 @@ async def role_command(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     pool = await create_pool(settings, size_max=1)
     try:
-        old, new = await assign_role(pool, user_id, args.role, changed_by=None,
-                                     reason=args.reason)
+        old, new = await assign_role(
+            pool, user_id, args.role, changed_by=None, reason=args.reason
+        )
     except TachigoError as error:
         print(f"error [{error.code}]: {error.message}")
         return 2

@@ -33,13 +33,17 @@ async def apply_migrations(settings: Settings, *, dsn: str | None = None) -> lis
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
         )
-        done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
+        done = {
+            r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")
+        }
         for name, sql in migration_files():
             if name in done:
                 continue
             async with conn.transaction():
                 await conn.execute(sql)
-                await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (name) VALUES ($1)", name
+                )
             applied.append(name)
             log.info("migration_applied", extra={"migration": name})
     finally:

@@ -10,7 +10,9 @@ from tachigo.errors import UnavailableError
 from tachigo.settings import Settings
 
 
-async def create_pool(settings: Settings, *, size_max: int | None = None) -> asyncpg.Pool:
+async def create_pool(
+    settings: Settings, *, size_max: int | None = None
+) -> asyncpg.Pool:
     """Open a pool to the ledger database.
 
     Raises:

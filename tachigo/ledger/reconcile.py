@@ -51,5 +51,7 @@ async def find_violations(pool: asyncpg.Pool) -> list[Violation]:
     violations = []
     for check, sql in _CHECKS.items():
         for row in await pool.fetch(sql, timeout=300):
-            violations.append(Violation(check, ", ".join(f"{k}={v}" for k, v in row.items())))
+            violations.append(
+                Violation(check, ", ".join(f"{k}={v}" for k, v in row.items()))
+            )
     return violations

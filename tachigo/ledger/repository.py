@@ -41,8 +41,10 @@ class PositionGapError(Exception):
     """A batch starts past the stored position of its partition (records skipped)."""
 
     def __init__(self, span: PartitionSpan, stored: int) -> None:
-        super().__init__(f"{span.topic}[{span.partition}]: stored position {stored}, "
-                         f"batch starts at {span.first_offset}")
+        super().__init__(
+            f"{span.topic}[{span.partition}]: stored position {stored}, "
+            f"batch starts at {span.first_offset}"
+        )
         self.span, self.stored = span, stored
 
 
@@ -61,8 +63,12 @@ def credit_request_hash(credit: Credit) -> bytes:
 
 
 async def apply_credits(
-    pool: asyncpg.Pool, credits: Sequence[Credit], *, retries_max: int = 5,
-    consumer: str | None = None, spans: Sequence[PartitionSpan] = (),
+    pool: asyncpg.Pool,
+    credits: Sequence[Credit],
+    *,
+    retries_max: int = 5,
+    consumer: str | None = None,
+    spans: Sequence[PartitionSpan] = (),
 ) -> CreditBatchResult:
     """Write a batch of watch credits in one transaction, each at most once.
 
@@ -79,7 +85,10 @@ async def apply_credits(
     unique = {c.credit_id: c for c in credits}
     for attempt in range(1, retries_max + 1):
         try:
-            async with pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            async with (
+                pool.acquire() as conn,
+                conn.transaction(isolation="read_committed"),
+            ):
                 if consumer is not None:
                     await advance_positions(conn, consumer, spans)
                 if not unique:
@@ -88,54 +97,85 @@ async def apply_credits(
         except _RETRYABLE as error:
             if attempt == retries_max:
                 raise
-            log.warning("ledger_batch_retry", extra={"attempt": attempt, "error": repr(error)})
+            log.warning(
+                "ledger_batch_retry", extra={"attempt": attempt, "error": repr(error)}
+            )
             await asyncio.sleep(0.01 * attempt)
     raise AssertionError("unreachable")
 
 
-async def apply_credits_txn(conn: asyncpg.Connection, credits: list[Credit]) -> CreditBatchResult:
+async def apply_credits_txn(
+    conn: asyncpg.Connection, credits: list[Credit]
+) -> CreditBatchResult:
     # 1. Lock the accounts in a fixed order so concurrent batches cannot deadlock.
     keys = sorted({(uuid.UUID(c.user_id), c.channel_id) for c in credits})
     users, channels = [k[0] for k in keys], [k[1] for k in keys]
     await conn.execute(
         "INSERT INTO accounts (user_id, channel_id) SELECT * FROM unnest($1::uuid[], $2::text[])"
-        " ON CONFLICT DO NOTHING", users, channels,
+        " ON CONFLICT DO NOTHING",
+        users,
+        channels,
     )
     rows = await conn.fetch(
         "SELECT a.user_id, a.channel_id, a.spendable, a.cumulative FROM accounts a"
         " JOIN unnest($1::uuid[], $2::text[]) k(u, c) ON a.user_id = k.u AND a.channel_id = k.c"
-        " ORDER BY a.user_id, a.channel_id FOR UPDATE OF a", users, channels,
+        " ORDER BY a.user_id, a.channel_id FOR UPDATE OF a",
+        users,
+        channels,
     )
-    balances = {(r["user_id"], r["channel_id"]): [r["spendable"], r["cumulative"]] for r in rows}
+    balances = {
+        (r["user_id"], r["channel_id"]): [r["spendable"], r["cumulative"]] for r in rows
+    }
 
     # 2. Drop credits already journaled; keep the ones whose content differs apart.
     hashes = {c.credit_id: credit_request_hash(c) for c in credits}
     existing = await conn.fetch(
         "SELECT idempotency_key, request_hash FROM ledger_entries"
-        " WHERE idempotency_key = ANY($1::text[])", list(hashes),
+        " WHERE idempotency_key = ANY($1::text[])",
+        list(hashes),
     )
     seen = {r["idempotency_key"]: bytes(r["request_hash"]) for r in existing}
     fresh = [c for c in credits if c.credit_id not in seen]
-    conflicts = tuple(c for c in credits if c.credit_id in seen and seen[c.credit_id] != hashes[c.credit_id])
+    conflicts = tuple(
+        c
+        for c in credits
+        if c.credit_id in seen and seen[c.credit_id] != hashes[c.credit_id]
+    )
 
     # 3. Journal rows with the balance after each one, then the new balances.
     if fresh:
         entry_rows = apply_credits_entry_rows(fresh, balances, hashes)
         await conn.copy_records_to_table(
-            "ledger_entries", records=entry_rows,
-            columns=["id", "user_id", "channel_id", "kind", "delta_spendable",
-                     "delta_cumulative", "spendable_after", "cumulative_after",
-                     "watch_seconds", "bucket_start", "idempotency_key", "request_hash"],
+            "ledger_entries",
+            records=entry_rows,
+            columns=[
+                "id",
+                "user_id",
+                "channel_id",
+                "kind",
+                "delta_spendable",
+                "delta_cumulative",
+                "spendable_after",
+                "cumulative_after",
+                "watch_seconds",
+                "bucket_start",
+                "idempotency_key",
+                "request_hash",
+            ],
         )
         touched = sorted({(uuid.UUID(c.user_id), c.channel_id) for c in fresh})
         await conn.execute(
             "UPDATE accounts a SET spendable = v.s, cumulative = v.c, updated_at = now()"
             " FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::bigint[]) v(u, ch, s, c)"
             " WHERE a.user_id = v.u AND a.channel_id = v.ch",
-            [k[0] for k in touched], [k[1] for k in touched],
-            [balances[k][0] for k in touched], [balances[k][1] for k in touched],
+            [k[0] for k in touched],
+            [k[1] for k in touched],
+            [balances[k][0] for k in touched],
+            [balances[k][1] for k in touched],
         )
-    return CreditBatchResult(len(fresh), len(credits) - len(fresh) - len(conflicts), conflicts)
+    return CreditBatchResult(
+        len(fresh), len(credits) - len(fresh) - len(conflicts), conflicts
+    )
 
 
 async def advance_positions(
@@ -144,18 +184,28 @@ async def advance_positions(
     for span in sorted(spans, key=lambda s: (s.topic, s.partition)):
         stored = await conn.fetchval(
             "SELECT next_offset FROM consumer_positions WHERE consumer = $1 AND topic = $2"
-            " AND partition = $3 FOR UPDATE", consumer, span.topic, span.partition)
+            " AND partition = $3 FOR UPDATE",
+            consumer,
+            span.topic,
+            span.partition,
+        )
         if stored is not None and span.first_offset > stored:
             raise PositionGapError(span, stored)
         await conn.execute(
             "INSERT INTO consumer_positions (consumer, topic, partition, next_offset)"
             " VALUES ($1, $2, $3, $4) ON CONFLICT (consumer, topic, partition) DO UPDATE"
             " SET next_offset = greatest(consumer_positions.next_offset, EXCLUDED.next_offset),"
-            " updated_at = now()", consumer, span.topic, span.partition, span.next_offset)
+            " updated_at = now()",
+            consumer,
+            span.topic,
+            span.partition,
+            span.next_offset,
+        )
 
 
 def apply_credits_entry_rows(
-    fresh: list[Credit], balances: dict[tuple[uuid.UUID, str], list[int]],
+    fresh: list[Credit],
+    balances: dict[tuple[uuid.UUID, str], list[int]],
     hashes: dict[str, bytes],
 ) -> list[tuple[object, ...]]:
     entry_rows = []
@@ -163,19 +213,33 @@ def apply_credits_entry_rows(
         balance = balances[(uuid.UUID(c.user_id), c.channel_id)]
         balance[0] += c.points
         balance[1] += c.points
-        entry_rows.append((
-            uuid7(), uuid.UUID(c.user_id), c.channel_id, "watch", c.points,
-            c.points, balance[0], balance[1], c.seconds,
-            datetime.fromtimestamp(c.bucket_start_s, tz=UTC), c.credit_id, hashes[c.credit_id],
-        ))
+        entry_rows.append(
+            (
+                uuid7(),
+                uuid.UUID(c.user_id),
+                c.channel_id,
+                "watch",
+                c.points,
+                c.points,
+                balance[0],
+                balance[1],
+                c.seconds,
+                datetime.fromtimestamp(c.bucket_start_s, tz=UTC),
+                c.credit_id,
+                hashes[c.credit_id],
+            )
+        )
     return entry_rows
 
 
-async def get_balance(pool: asyncpg.Pool, user_id: uuid.UUID, channel_id: str) -> Balance:
+async def get_balance(
+    pool: asyncpg.Pool, user_id: uuid.UUID, channel_id: str
+) -> Balance:
     """Return the (user, channel) balance; zeros when the account does not exist yet."""
     row = await pool.fetchrow(
         "SELECT spendable, cumulative FROM accounts WHERE user_id = $1 AND channel_id = $2",
-        user_id, channel_id,
+        user_id,
+        channel_id,
     )
     return Balance(row["spendable"], row["cumulative"]) if row else Balance(0, 0)
 
@@ -188,5 +252,7 @@ async def get_history(
         "SELECT kind, delta_spendable, spendable_after, watch_seconds, reference, created_at"
         " FROM ledger_entries WHERE user_id = $1 AND channel_id = $2"
         " ORDER BY seq DESC LIMIT $3",
-        user_id, channel_id, limit,
+        user_id,
+        channel_id,
+        limit,
     )

@@ -8,8 +8,14 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 REJECTION_REASONS = (
-    "duplicate", "too_fast", "channel_offline", "wrong_channel", "anonymous",
-    "excluded", "capped", "late",
+    "duplicate",
+    "too_fast",
+    "channel_offline",
+    "wrong_channel",
+    "anonymous",
+    "excluded",
+    "capped",
+    "late",
 )
 # A channel entry with no open bucket and no carry is dropped once it is this old;
 # two days outlive any time zone's calendar day, so daily caps stay exact.
@@ -82,11 +88,19 @@ class ViewerState:
 
     def to_json(self) -> dict[str, object]:
         return {
-            "l": self.last_ms, "c": self.channel_id, "b": self.session_broken,
+            "l": self.last_ms,
+            "c": self.channel_id,
+            "b": self.session_broken,
             "s": self.session_start_ms,
             "ch": {
-                k: [v.open_start_s, v.open_seconds, v.carry_s, v.closed_to_s, v.day,
-                    v.day_points]
+                k: [
+                    v.open_start_s,
+                    v.open_seconds,
+                    v.carry_s,
+                    v.closed_to_s,
+                    v.day,
+                    v.day_points,
+                ]
                 for k, v in self.channels.items()
             },
         }
@@ -94,12 +108,16 @@ class ViewerState:
     @classmethod
     def from_json(cls, data: dict[str, object]) -> ViewerState:
         channels = {
-            k: ChannelState(int(v[0]), int(v[1]), int(v[2]), int(v[3]), str(v[4]), int(v[5]))
+            k: ChannelState(
+                int(v[0]), int(v[1]), int(v[2]), int(v[3]), str(v[4]), int(v[5])
+            )
             for k, v in data["ch"].items()  # type: ignore[attr-defined]
         }
         return cls(
-            last_ms=data["l"], channel_id=data["c"],  # type: ignore[arg-type]
-            session_broken=bool(data["b"]), session_start_ms=data.get("s"),  # type: ignore[arg-type]
+            last_ms=data["l"],
+            channel_id=data["c"],  # type: ignore[arg-type]
+            session_broken=bool(data["b"]),
+            session_start_ms=data.get("s"),  # type: ignore[arg-type]
             channels=channels,
         )
 
@@ -107,7 +125,8 @@ class ViewerState:
         """Earliest time (s) at which a tick must close one of the open buckets."""
         ends = [
             c.open_start_s + limits.bucket_s + limits.grace_s
-            for c in self.channels.values() if c.has_open_bucket()
+            for c in self.channels.values()
+            if c.has_open_bucket()
         ]
         return min(ends) if ends else None
 
@@ -145,11 +164,19 @@ def _zone(name: str) -> ZoneInfo:
 
 
 def local_day(at_s: int, time_zone: str) -> str:
-    return datetime.fromtimestamp(at_s, tz=UTC).astimezone(_zone(time_zone)).date().isoformat()
+    return (
+        datetime.fromtimestamp(at_s, tz=UTC)
+        .astimezone(_zone(time_zone))
+        .date()
+        .isoformat()
+    )
 
 
 def close_bucket(
-    user_id: str, channel_id: str, chan: ChannelState, settings: ChannelSettings,
+    user_id: str,
+    channel_id: str,
+    chan: ChannelState,
+    settings: ChannelSettings,
     limits: WatchLimits,
 ) -> CreditDraft | None:
     """Turn the open bucket into a credit; keep the remainder seconds as carry."""
@@ -172,18 +199,26 @@ def close_bucket(
         if points >= allowed:
             points, chan.carry_s = allowed, 0
     chan.day_points += points
-    return CreditDraft(user_id, channel_id, start_s, seconds, points, settings.multiplier)
+    return CreditDraft(
+        user_id, channel_id, start_s, seconds, points, settings.multiplier
+    )
 
 
 def sweep_viewer(
-    user_id: str, state: ViewerState, *, before_s: int, facts: dict[str, ChannelFacts],
+    user_id: str,
+    state: ViewerState,
+    *,
+    before_s: int,
+    facts: dict[str, ChannelFacts],
     limits: WatchLimits,
 ) -> list[CreditDraft]:
     """Close every open bucket whose end is at or before ``before_s`` (mutates state)."""
     credits = []
     for channel_id, chan in sorted(state.channels.items()):
         if chan.has_open_bucket() and chan.open_start_s + limits.bucket_s <= before_s:
-            settings = facts[channel_id].settings if channel_id in facts else ChannelSettings()
+            settings = (
+                facts[channel_id].settings if channel_id in facts else ChannelSettings()
+            )
             credit = close_bucket(user_id, channel_id, chan, settings, limits)
             if credit is not None:
                 credits.append(credit)
@@ -191,8 +226,13 @@ def sweep_viewer(
 
 
 def judge_heartbeat(
-    user_id: str, channel_id: str, at_ms: int, state: ViewerState, *,
-    facts: dict[str, ChannelFacts], limits: WatchLimits,
+    user_id: str,
+    channel_id: str,
+    at_ms: int,
+    state: ViewerState,
+    *,
+    facts: dict[str, ChannelFacts],
+    limits: WatchLimits,
     excluded_user_ids: frozenset[str] = frozenset(),
 ) -> Outcome:
     """Apply rules 2-8 to one heartbeat received at ``at_ms``; mutates ``state``.
@@ -203,7 +243,9 @@ def judge_heartbeat(
     if state.last_ms is not None and at_ms <= state.last_ms:
         return Outcome("duplicate", 0, ())
     at_s = at_ms // 1000
-    credits = tuple(sweep_viewer(user_id, state, before_s=at_s, facts=facts, limits=limits))
+    credits = tuple(
+        sweep_viewer(user_id, state, before_s=at_s, facts=facts, limits=limits)
+    )
     fact = facts.get(channel_id) or ChannelFacts(ChannelSettings(), False)
     chan = state.channels.get(channel_id) or ChannelState()
     bucket_start_s = at_s - at_s % limits.bucket_s
@@ -229,8 +271,13 @@ def judge_heartbeat(
 
 
 def judge_heartbeat_rejection(
-    user_id: str, at_ms: int, state: ViewerState, chan: ChannelState,
-    fact: ChannelFacts, bucket_start_s: int, limits: WatchLimits,
+    user_id: str,
+    at_ms: int,
+    state: ViewerState,
+    chan: ChannelState,
+    fact: ChannelFacts,
+    bucket_start_s: int,
+    limits: WatchLimits,
     excluded_user_ids: frozenset[str],
 ) -> str | None:
     if user_id in excluded_user_ids or user_id in fact.settings.ignored_user_ids:
@@ -271,7 +318,8 @@ def prune_channels(state: ViewerState, at_ms: int) -> None:
     """Forget idle channel entries that hold nothing owed to the viewer."""
     horizon_s = (at_ms - _CHANNEL_IDLE_DROP_MS) // 1000
     for channel_id in [
-        k for k, c in state.channels.items()
+        k
+        for k, c in state.channels.items()
         if not c.has_open_bucket() and c.carry_s == 0 and c.closed_to_s < horizon_s
     ]:
         del state.channels[channel_id]

@@ -42,9 +42,17 @@ async def post_channel(request: web.Request) -> web.Response:
     ctx = context(request)
     body = await read_json(request, ChannelBody)
     changes = body.model_dump(exclude_none=True, exclude={"channel_id", "display_name"})
-    row = await channels.upsert_channel(ctx.pool, ctx.producer, ctx.settings, body.channel_id,
-                                        changes=changes, display_name=body.display_name)
-    return ok({"channel_id": row.channel_id, "settings": row.settings, "is_live": row.is_live})
+    row = await channels.upsert_channel(
+        ctx.pool,
+        ctx.producer,
+        ctx.settings,
+        body.channel_id,
+        changes=changes,
+        display_name=body.display_name,
+    )
+    return ok(
+        {"channel_id": row.channel_id, "settings": row.settings, "is_live": row.is_live}
+    )
 
 
 async def post_channel_live(request: web.Request) -> web.Response:
@@ -53,8 +61,14 @@ async def post_channel_live(request: web.Request) -> web.Response:
     ctx = context(request)
     body = await read_json(request, LiveBody)
     channel_id = request.match_info["channel_id"]
-    await channels.set_live(ctx.pool, ctx.producer, ctx.settings, channel_id,
-                            online=body.online, stream_id=body.stream_id)
+    await channels.set_live(
+        ctx.pool,
+        ctx.producer,
+        ctx.settings,
+        channel_id,
+        online=body.online,
+        stream_id=body.stream_id,
+    )
     return ok({"channel_id": channel_id, "is_live": body.online})
 
 

@@ -32,7 +32,6 @@ from tachigo.web.middlewares import (
     error_middleware,
     timeout_middleware,
 )
-from tachigo.web.responses import ok
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +49,8 @@ async def run_ticker(ctx: AppContext) -> None:
     while True:
         try:
             await ctx.producer.send_to_every_partition(
-                ctx.settings.kafka.heartbeats_topic, Tick(int(time.time() * 1000)))
+                ctx.settings.kafka.heartbeats_topic, Tick(int(time.time() * 1000))
+            )
         except TachigoError as error:
             log.warning("tick_failed", extra={"error": error.message})
         await asyncio.sleep(interval)
@@ -64,14 +64,20 @@ def context_lifecycle(settings: Settings):  # type: ignore[no-untyped-def]
         ctx = AppContext(settings=settings, pool=pool, producer=producer)
         app[CONTEXT_KEY] = ctx
         ticker = asyncio.create_task(run_ticker(ctx), name="ticker")
-        log.info("api_started", extra={"port": settings.api.port,
-                                       "kafka": settings.kafka.bootstrap_servers})
+        log.info(
+            "api_started",
+            extra={
+                "port": settings.api.port,
+                "kafka": settings.kafka.bootstrap_servers,
+            },
+        )
         yield
         ticker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await ticker
         await producer.stop()
         await pool.close()
+
     return lifecycle
 
 
@@ -93,12 +99,16 @@ async def get_readyz(request: web.Request) -> web.Response:
     except (TachigoError, TimeoutError):
         checks["kafka"] = "unavailable"
     ready = all(v == "ok" for v in checks.values())
-    return web.json_response({"status": "ready" if ready else "unavailable", **checks},
-                             status=200 if ready else 503)
+    return web.json_response(
+        {"status": "ready" if ready else "unavailable", **checks},
+        status=200 if ready else 503,
+    )
 
 
 async def get_metrics(request: web.Request) -> web.Response:
-    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    return web.Response(
+        body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST}
+    )
 
 
 async def get_openapi(request: web.Request) -> web.Response:
@@ -111,20 +121,32 @@ async def get_openapi(request: web.Request) -> web.Response:
             continue
         doc = (route.handler.__doc__ or "").strip().splitlines()
         paths.setdefault(path, {})[route.method.lower()] = {
-            "summary": doc[0] if doc else "", "responses": {"default": {"description":
-            "JSON envelope {success, data} or {success:false, error, code, details}"}}}
-    return web.json_response({"openapi": "3.1.0",
-                              "info": {"title": "tachigo API", "version": "1"},
-                              "paths": paths})
+            "summary": doc[0] if doc else "",
+            "responses": {
+                "default": {
+                    "description": "JSON envelope {success, data} or {success:false, error, code, details}"
+                }
+            },
+        }
+    return web.json_response(
+        {
+            "openapi": "3.1.0",
+            "info": {"title": "tachigo API", "version": "1"},
+            "paths": paths,
+        }
+    )
 
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         client_max_size=settings.api.body_bytes_max,
-        middlewares=[security.cors_middleware(settings), error_middleware,
-                     security.rate_limit_middleware(settings),
-                     timeout_middleware(settings.api.request_timeout_s),
-                     access_log_middleware],
+        middlewares=[
+            security.cors_middleware(settings),
+            error_middleware,
+            security.rate_limit_middleware(settings),
+            timeout_middleware(settings.api.request_timeout_s),
+            access_log_middleware,
+        ],
     )
     app.cleanup_ctx.append(context_lifecycle(settings))
     app.router.add_get("/health", get_health)
@@ -138,5 +160,12 @@ def create_app(settings: Settings) -> web.Application:
 
 def serve(settings: Settings) -> None:
     """Run one API process; several can share the port (SO_REUSEPORT)."""
-    web.run_app(create_app(settings), host=settings.api.host, port=settings.api.port,
-                reuse_port=True, access_log=None, print=None, shutdown_timeout=10)
+    web.run_app(
+        create_app(settings),
+        host=settings.api.host,
+        port=settings.api.port,
+        reuse_port=True,
+        access_log=None,
+        print=None,
+        shutdown_timeout=10,
+    )

@@ -31,8 +31,11 @@ class AppContext:
         cached = self._channels.get(channel_id)
         if cached is not None and now - cached[1] < self.settings.api.channel_cache_s:
             return cached[0]
-        exists = bool(await self.pool.fetchval(
-            "SELECT 1 FROM channels WHERE channel_id = $1", channel_id))
+        exists = bool(
+            await self.pool.fetchval(
+                "SELECT 1 FROM channels WHERE channel_id = $1", channel_id
+            )
+        )
         if len(self._channels) >= _CACHE_ENTRIES_MAX:
             self._channels.clear()
         self._channels[channel_id] = (exists, now)
@@ -42,7 +45,9 @@ class AppContext:
         """Map a Twitch user id to our user, creating the account on first sight."""
         found = self._twitch_users.get(twitch_user_id)
         if found is None:
-            found = await accounts.resolve_provider_user(self.pool, "twitch", twitch_user_id)
+            found = await accounts.resolve_provider_user(
+                self.pool, "twitch", twitch_user_id
+            )
             if len(self._twitch_users) >= _CACHE_ENTRIES_MAX:
                 self._twitch_users.clear()
             self._twitch_users[twitch_user_id] = found

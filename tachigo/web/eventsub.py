@@ -31,10 +31,15 @@ def parse_timestamp(value: str) -> float:
     return datetime.fromisoformat(text).timestamp()
 
 
-def verify_signature(secret: bytes, message_id: str, timestamp: str, body: bytes,
-                     signature: str) -> bool:
-    expected = "sha256=" + hmac.new(
-        secret, message_id.encode() + timestamp.encode() + body, hashlib.sha256).hexdigest()
+def verify_signature(
+    secret: bytes, message_id: str, timestamp: str, body: bytes, signature: str
+) -> bool:
+    expected = (
+        "sha256="
+        + hmac.new(
+            secret, message_id.encode() + timestamp.encode() + body, hashlib.sha256
+        ).hexdigest()
+    )
     return hmac.compare_digest(expected, signature)
 
 
@@ -52,40 +57,57 @@ async def post_eventsub(request: web.Request) -> web.StreamResponse:
     message_id = request.headers.get(_H_ID, "")
     timestamp = request.headers.get(_H_TIMESTAMP, "")
     if not message_id or not timestamp or len(message_id) > 128:
-        raise ValidationError("missing Twitch-Eventsub-Message-Id/Timestamp headers",
-                              code="missing_headers", status=400)
+        raise ValidationError(
+            "missing Twitch-Eventsub-Message-Id/Timestamp headers",
+            code="missing_headers",
+            status=400,
+        )
     secret = ctx.settings.auth.eventsub_secret.get_secret_value().encode()
-    if not verify_signature(secret, message_id, timestamp, body,
-                            request.headers.get(_H_SIGNATURE, "")):
-        raise AuthError("EventSub signature does not match; check the subscription secret",
-                        code="invalid_signature", status=403)
+    if not verify_signature(
+        secret, message_id, timestamp, body, request.headers.get(_H_SIGNATURE, "")
+    ):
+        raise AuthError(
+            "EventSub signature does not match; check the subscription secret",
+            code="invalid_signature",
+            status=403,
+        )
     try:
         age_s = time.time() - parse_timestamp(timestamp)
     except ValueError as error:
-        raise ValidationError("EventSub timestamp is not RFC 3339", code="invalid_timestamp",
-                              status=400) from error
+        raise ValidationError(
+            "EventSub timestamp is not RFC 3339", code="invalid_timestamp", status=400
+        ) from error
     if abs(age_s) > ctx.settings.auth.eventsub_window_s:
-        raise AuthError(f"EventSub message is {int(age_s)}s old; outside the replay window",
-                        code="stale_message", status=403)
+        raise AuthError(
+            f"EventSub message is {int(age_s)}s old; outside the replay window",
+            code="stale_message",
+            status=403,
+        )
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as error:
-        raise ValidationError("EventSub body is not JSON", code="invalid_json",
-                              status=400) from error
+        raise ValidationError(
+            "EventSub body is not JSON", code="invalid_json", status=400
+        ) from error
 
     kind = request.headers.get(_H_TYPE, "")
     if kind == "webhook_callback_verification":
-        return web.Response(text=str(payload.get("challenge", "")), content_type="text/plain")
-    if await ctx.pool.fetchval("SELECT 1 FROM eventsub_messages WHERE message_id = $1",
-                               message_id):
+        return web.Response(
+            text=str(payload.get("challenge", "")), content_type="text/plain"
+        )
+    if await ctx.pool.fetchval(
+        "SELECT 1 FROM eventsub_messages WHERE message_id = $1", message_id
+    ):
         return ok({"duplicate": True})
     if kind == "notification":
         await apply_notification(request, payload)
     else:
         log.info("eventsub_message", extra={"type": kind, "message_id": message_id})
     # Record the id only after the effect is durable: a failure above lets Twitch retry.
-    await ctx.pool.execute("INSERT INTO eventsub_messages (message_id) VALUES ($1)"
-                           " ON CONFLICT DO NOTHING", message_id)
+    await ctx.pool.execute(
+        "INSERT INTO eventsub_messages (message_id) VALUES ($1) ON CONFLICT DO NOTHING",
+        message_id,
+    )
     return ok({"duplicate": False})
 
 
@@ -94,21 +116,31 @@ async def apply_notification(request: web.Request, payload: dict[str, object]) -
     subscription = payload.get("subscription") or {}
     event = payload.get("event") or {}
     if not isinstance(subscription, dict) or not isinstance(event, dict):
-        raise ValidationError("EventSub payload lacks subscription/event objects",
-                              code="invalid_payload", status=400)
+        raise ValidationError(
+            "EventSub payload lacks subscription/event objects",
+            code="invalid_payload",
+            status=400,
+        )
     kind = subscription.get("type")
     if kind not in ("stream.online", "stream.offline"):
         log.info("eventsub_ignored", extra={"subscription_type": kind})
         return
     channel_id = str(event.get("broadcaster_user_id") or "")
     if not channel_id:
-        raise ValidationError("event.broadcaster_user_id missing", code="invalid_payload",
-                              status=400)
+        raise ValidationError(
+            "event.broadcaster_user_id missing", code="invalid_payload", status=400
+        )
     online = kind == "stream.online"
     stream_id = str(event["id"]) if online and event.get("id") else None
     try:
-        await channels.set_live(ctx.pool, ctx.producer, ctx.settings, channel_id,
-                                online=online, stream_id=stream_id)
+        await channels.set_live(
+            ctx.pool,
+            ctx.producer,
+            ctx.settings,
+            channel_id,
+            online=online,
+            stream_id=stream_id,
+        )
     except NotFoundError:
         log.warning("eventsub_unknown_channel", extra={"channel_id": channel_id})
 

@@ -24,8 +24,10 @@ from tachigo.web.context import context
 from tachigo.web.requests import ChannelIdStr, principal, read_json, read_query
 from tachigo.web.responses import ok
 
-HEARTBEATS = Counter("tachigo_heartbeats_total", "Heartbeats answered by the ingest",
-                     ["outcome"])
+HEARTBEATS = Counter(
+    "tachigo_heartbeats_total", "Heartbeats answered by the ingest", ["outcome"]
+)
+
 
 class HeartbeatBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
@@ -45,49 +47,72 @@ async def accept_heartbeat(request: web.Request) -> tuple[Principal, str, int]:
     """
     ctx = context(request)
     who = await principal(request)
-    body = await read_json(request, HeartbeatBody, allow_empty=who.channel_id is not None)
+    body = await read_json(
+        request, HeartbeatBody, allow_empty=who.channel_id is not None
+    )
     channel_id = body.channel_id or who.channel_id
     if channel_id is None:
         HEARTBEATS.labels("invalid").inc()
         raise ValidationError(
-            "channel_id is required with an access token; send {\"channel_id\": \"...\"}",
-            field="channel_id")
+            'channel_id is required with an access token; send {"channel_id": "..."}',
+            field="channel_id",
+        )
     if who.channel_id is not None and channel_id != who.channel_id:
         HEARTBEATS.labels("wrong_channel").inc()
         raise ForbiddenError(
             f"heartbeat names channel {channel_id} but the extension JWT is for channel "
             f"{who.channel_id}; send heartbeats for the channel being watched",
-            code="wrong_channel", jwt_channel_id=who.channel_id)
+            code="wrong_channel",
+            jwt_channel_id=who.channel_id,
+        )
     if not await ctx.channel_exists(channel_id):
         HEARTBEATS.labels("unknown_channel").inc()
-        raise NotFoundError(f"channel {channel_id} is not registered with tachigo",
-                            code="unknown_channel", channel_id=channel_id)
+        raise NotFoundError(
+            f"channel {channel_id} is not registered with tachigo",
+            code="unknown_channel",
+            channel_id=channel_id,
+        )
 
     # Rule 1: the server's clock, stamped here, is the heartbeat's time.
     at_ms = int(time.time() * 1000)
     record = Heartbeat(str(who.user_id), channel_id, at_ms, source=who.source)
-    await ctx.producer.send(ctx.settings.kafka.heartbeats_topic, record, key=record.user_id)
+    await ctx.producer.send(
+        ctx.settings.kafka.heartbeats_topic, record, key=record.user_id
+    )
     HEARTBEATS.labels("accepted").inc()
     return who, channel_id, at_ms
 
 
 def session_view(user_id: uuid.UUID, channel_id: str, at_ms: int) -> dict[str, object]:
     at = datetime.fromtimestamp(at_ms / 1000, tz=UTC)
-    return {"user_id": str(user_id), "channel_id": channel_id, "is_active": True,
-            "last_heartbeat_at": at, "updated_at": at}
+    return {
+        "user_id": str(user_id),
+        "channel_id": channel_id,
+        "is_active": True,
+        "last_heartbeat_at": at,
+        "updated_at": at,
+    }
 
 
 async def post_heartbeat(request: web.Request) -> web.Response:
     """POST /api/v1/heartbeats: enqueue one heartbeat; 202 once Kafka has it."""
     who, channel_id, at_ms = await accept_heartbeat(request)
-    return ok({"accepted": True, "channel_id": channel_id, "received_at": at_ms}, status=202)
+    return ok(
+        {"accepted": True, "channel_id": channel_id, "received_at": at_ms}, status=202
+    )
 
 
 async def post_watch_heartbeat(request: web.Request) -> web.Response:
     """POST /api/v1/extension/watch/heartbeat (Go contract); credit comes later."""
     who, channel_id, at_ms = await accept_heartbeat(request)
-    return ok({"session": session_view(who.user_id, channel_id, at_ms), "points_earned": 0,
-               "accepted": True}, status=202)
+    return ok(
+        {
+            "session": session_view(who.user_id, channel_id, at_ms),
+            "points_earned": 0,
+            "accepted": True,
+        },
+        status=202,
+    )
 
 
 async def post_watch_start(request: web.Request) -> web.Response:
@@ -113,13 +138,17 @@ async def read_balance(request: web.Request) -> repository.Balance:
 async def get_watch_balance(request: web.Request) -> web.Response:
     """GET /api/v1/extension/watch/balance?channel_id= (zeros if no account)."""
     balance = await read_balance(request)
-    return ok({"spendable_balance": balance.spendable, "cumulative_total": balance.cumulative})
+    return ok(
+        {"spendable_balance": balance.spendable, "cumulative_total": balance.cumulative}
+    )
 
 
 async def get_my_points(request: web.Request) -> web.Response:
     """GET /api/v1/users/me/points?channel_id=."""
     balance = await read_balance(request)
-    return ok({"cumulative_total": balance.cumulative, "spendable_balance": balance.spendable})
+    return ok(
+        {"cumulative_total": balance.cumulative, "spendable_balance": balance.spendable}
+    )
 
 
 _HISTORY_TYPES = {"claim": "claim", "claim_refund": "earn"}
@@ -130,15 +159,23 @@ async def get_my_points_history(request: web.Request) -> web.Response:
     ctx = context(request)
     who = await principal(request)
     query = read_query(request, ChannelQuery)
-    rows = await repository.get_history(ctx.pool, who.user_id, query.channel_id, limit=50)
+    rows = await repository.get_history(
+        ctx.pool, who.user_id, query.channel_id, limit=50
+    )
     transactions = []
     for row in rows:
         delta = row["delta_spendable"]
         kind = "earn" if delta >= 0 else _HISTORY_TYPES.get(row["kind"], "spend")
-        transactions.append({"type": kind, "source": row["kind"], "amount": abs(delta),
-                             "watch_seconds": row["watch_seconds"],
-                             "balance_after": row["spendable_after"],
-                             "created_at": row["created_at"]})
+        transactions.append(
+            {
+                "type": kind,
+                "source": row["kind"],
+                "amount": abs(delta),
+                "watch_seconds": row["watch_seconds"],
+                "balance_after": row["spendable_after"],
+                "created_at": row["created_at"],
+            }
+        )
     return ok({"transactions": transactions})
 
 

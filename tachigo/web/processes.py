@@ -35,11 +35,15 @@ def run_api_processes(settings: Settings) -> int:
         serve_child(settings)
         return 0
     context = multiprocessing.get_context("spawn")
-    children = [context.Process(target=serve_child, args=(settings,), name=f"api-{n}")
-                for n in range(count)]
+    children = [
+        context.Process(target=serve_child, args=(settings,), name=f"api-{n}")
+        for n in range(count)
+    ]
     for child in children:
         child.start()
-    log.info("api_processes_started", extra={"processes": count, "port": settings.api.port})
+    log.info(
+        "api_processes_started", extra={"processes": count, "port": settings.api.port}
+    )
 
     def stop(signum: int, frame: FrameType | None) -> None:
         for child in children:
@@ -60,6 +64,8 @@ def run_api_processes(settings: Settings) -> int:
         code = child.exitcode or 0
         exit_code = exit_code or (0 if code == -signal.SIGTERM else code)
     if exit_code:
-        print(f"an API process exited with {exit_code}; see its log lines above",
-              file=sys.stderr)
+        print(
+            f"an API process exited with {exit_code}; see its log lines above",
+            file=sys.stderr,
+        )
     return 1 if exit_code else 0

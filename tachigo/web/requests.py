@@ -17,12 +17,18 @@ from tachigo.web.context import context
 Model = TypeVar("Model", bound=pydantic.BaseModel)
 
 # Twitch broadcaster ids are digits; replays and tests use short slugs.
-ChannelIdStr = Annotated[str, pydantic.StringConstraints(
-    min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_:\-]+$")]
+ChannelIdStr = Annotated[
+    str,
+    pydantic.StringConstraints(
+        min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_:\-]+$"
+    ),
+]
 PRINCIPAL_KEY = web.RequestKey("principal", Principal)
 
 
-async def read_json(request: web.Request, model: type[Model], *, allow_empty: bool = False) -> Model:
+async def read_json(
+    request: web.Request, model: type[Model], *, allow_empty: bool = False
+) -> Model:
     """Parse the body as ``model``. Size is bounded by the app's ``client_max_size``.
 
     Raises:
@@ -33,16 +39,23 @@ async def read_json(request: web.Request, model: type[Model], *, allow_empty: bo
         if allow_empty:
             raw = b"{}"
         else:
-            raise ValidationError("request body is empty; send a JSON object",
-                                  code="invalid_json", status=400)
+            raise ValidationError(
+                "request body is empty; send a JSON object",
+                code="invalid_json",
+                status=400,
+            )
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
-        raise ValidationError(f"request body is not valid JSON: {error.msg}",
-                              code="invalid_json", status=400) from error
+        raise ValidationError(
+            f"request body is not valid JSON: {error.msg}",
+            code="invalid_json",
+            status=400,
+        ) from error
     if not isinstance(data, dict):
-        raise ValidationError("request body must be a JSON object", code="invalid_json",
-                              status=400)
+        raise ValidationError(
+            "request body must be a JSON object", code="invalid_json", status=400
+        )
     try:
         return model.model_validate(data)
     except pydantic.ValidationError as error:
@@ -53,9 +66,12 @@ def validation_error(error: pydantic.ValidationError) -> ValidationError:
     first = error.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "body"
     return ValidationError(
-        f"{where}: {first['msg']}", code="validation_failed",
-        errors=[{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
-                for e in error.errors()[:10]],
+        f"{where}: {first['msg']}",
+        code="validation_failed",
+        errors=[
+            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+            for e in error.errors()[:10]
+        ],
     )
 
 
@@ -70,8 +86,10 @@ def bearer_token(request: web.Request) -> str:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise AuthError("authorization header required: send 'Authorization: Bearer <token>'",
-                        code="missing_token")
+        raise AuthError(
+            "authorization header required: send 'Authorization: Bearer <token>'",
+            code="missing_token",
+        )
     return token.strip()
 
 
@@ -91,8 +109,13 @@ async def principal(request: web.Request) -> Principal:
         claims = verify_extension_jwt(ctx.settings.auth, token)
         twitch_user_id = require_identified(claims)
         user_id = await ctx.twitch_user(twitch_user_id)
-        found = Principal(user_id, "viewer", source="ext", channel_id=claims.channel_id,
-                          twitch_user_id=twitch_user_id)
+        found = Principal(
+            user_id,
+            "viewer",
+            source="ext",
+            channel_id=claims.channel_id,
+            twitch_user_id=twitch_user_id,
+        )
     else:
         found = verify_access_token(ctx.settings.auth, token)
     request[PRINCIPAL_KEY] = found

@@ -67,7 +67,9 @@ async def database(settings: Settings) -> AsyncIterator[str]:
     try:
         admin = await asyncpg.connect(admin_dsn(settings), timeout=5)
     except OSError as error:
-        pytest.fail(f"Postgres is not running ({error}); run `tachigo dev up --infra-only`")
+        pytest.fail(
+            f"Postgres is not running ({error}); run `tachigo dev up --infra-only`"
+        )
     await admin.execute(f'CREATE DATABASE "{SESSION_TAG}" OWNER tachigo')
     await apply_migrations(settings)
     yield SESSION_TAG
@@ -89,12 +91,16 @@ async def topics(settings: Settings) -> AsyncIterator[list[str]]:
     try:
         await ensure_topics(settings)
     except Exception as error:  # boundary: turn a missing broker into a clear failure
-        pytest.fail(f"Kafka is not reachable ({error!r}); run `tachigo dev up --infra-only`")
+        pytest.fail(
+            f"Kafka is not reachable ({error!r}); run `tachigo dev up --infra-only`"
+        )
     yield [settings.kafka.heartbeats_topic, settings.kafka.credits_topic]
 
 
 @pytest_asyncio.fixture(scope="session")
-async def producer(settings: Settings, topics: list[str]) -> AsyncIterator[RecordProducer]:
+async def producer(
+    settings: Settings, topics: list[str]
+) -> AsyncIterator[RecordProducer]:
     producer = RecordProducer(settings)
     await producer.start()
     yield producer
@@ -114,14 +120,17 @@ class WorkerProcess:
         self._offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tachigo", "worker"], env=self.env,
-            stdout=log, stderr=subprocess.STDOUT)
+            [sys.executable, "-m", "tachigo", "worker"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
     async def wait_ready(self, timeout_s: float = 60.0) -> None:
         deadline = asyncio.get_running_loop().time() + timeout_s
         while asyncio.get_running_loop().time() < deadline:
             assert self.proc is not None and self.proc.poll() is None, self.tail()
-            text = self.log_path.read_bytes()[self._offset:]
+            text = self.log_path.read_bytes()[self._offset :]
             if b'"worker_ready"' in text:
                 return
             await asyncio.sleep(0.1)
@@ -146,8 +155,9 @@ class WorkerProcess:
 
 
 @pytest_asyncio.fixture
-async def worker(test_env: dict[str, str], database: str, topics: list[str],
-                 tmp_path: Path) -> AsyncIterator[WorkerProcess]:
+async def worker(
+    test_env: dict[str, str], database: str, topics: list[str], tmp_path: Path
+) -> AsyncIterator[WorkerProcess]:
     process = WorkerProcess(test_env, tmp_path / "worker.log")
     process.start()
     await process.wait_ready()

@@ -40,31 +40,43 @@ async def channel_id(client, settings) -> str:
     return channel
 
 
-async def test_extension_heartbeat_is_acknowledged_only_once_in_kafka(client, settings,
-                                                                        channel_id):
+async def test_extension_heartbeat_is_acknowledged_only_once_in_kafka(
+    client, settings, channel_id
+):
     twitch_user = str(secrets.randbelow(10**9))
     token = extension_jwt(settings, channel_id=channel_id, user_id=twitch_user)
     before = await end_offsets(settings, settings.kafka.heartbeats_topic)
-    response = await client.post("/api/v1/heartbeats", json={},
-                                 headers={"Authorization": f"Bearer {token}"})
+    response = await client.post(
+        "/api/v1/heartbeats", json={}, headers={"Authorization": f"Bearer {token}"}
+    )
     body = await response.json()
     assert response.status == 202, body
     assert body["success"] is True and body["data"]["channel_id"] == channel_id
     assert await end_offsets(settings, settings.kafka.heartbeats_topic) == before + 1
-    found = [records.decode(m.value) for m in
-             await read_topic(settings, settings.kafka.heartbeats_topic)]
-    mine = [r for r in found if isinstance(r, records.Heartbeat)
-            and r.at_ms == body["data"]["received_at"]]
+    found = [
+        records.decode(m.value)
+        for m in await read_topic(settings, settings.kafka.heartbeats_topic)
+    ]
+    mine = [
+        r
+        for r in found
+        if isinstance(r, records.Heartbeat) and r.at_ms == body["data"]["received_at"]
+    ]
     assert mine and mine[0].channel_id == channel_id and mine[0].source == "ext"
 
 
 def bad_requests(settings, channel_id):  # type: ignore[no-untyped-def]
     good = extension_jwt(settings, channel_id=channel_id, user_id="42")
     auth = {"Authorization": f"Bearer {good}"}
-    forged = extension_jwt(settings, channel_id=channel_id, user_id="42", secret=b"x" * 32)
-    expired = extension_jwt(settings, channel_id=channel_id, user_id="42", exp_in_s=-3600)
-    unsigned = extension_jwt(settings, channel_id=channel_id, user_id="42", secret=b"",
-                             algorithm="none")
+    forged = extension_jwt(
+        settings, channel_id=channel_id, user_id="42", secret=b"x" * 32
+    )
+    expired = extension_jwt(
+        settings, channel_id=channel_id, user_id="42", exp_in_s=-3600
+    )
+    unsigned = extension_jwt(
+        settings, channel_id=channel_id, user_id="42", secret=b"", algorithm="none"
+    )
     anonymous = extension_jwt(settings, channel_id=channel_id, user_id=None)
     other = extension_jwt(settings, channel_id="someone-else", user_id="42")
     app_token = issue_access_token(settings.auth, uuid.uuid4(), "viewer")
@@ -72,32 +84,83 @@ def bad_requests(settings, channel_id):  # type: ignore[no-untyped-def]
         ("malformed json", auth, b"{not json", 400, "invalid_json"),
         ("not an object", auth, b"[1, 2]", 400, "invalid_json"),
         ("wrong type", auth, b'{"channel_id": 12}', 422, "validation_failed"),
-        ("oversized body", auth, b'{"channel_id": "' + b"a" * 40_000 + b'"}', 413,
-         "body_too_large"),
+        (
+            "oversized body",
+            auth,
+            b'{"channel_id": "' + b"a" * 40_000 + b'"}',
+            413,
+            "body_too_large",
+        ),
         ("no token", {}, b"{}", 401, "missing_token"),
-        ("forged token", {"Authorization": f"Bearer {forged}"}, b"{}", 401,
-         "invalid_extension_jwt"),
-        ("expired token", {"Authorization": f"Bearer {expired}"}, b"{}", 401, "token_expired"),
-        ("alg none", {"Authorization": f"Bearer {unsigned}"}, b"{}", 401,
-         "invalid_extension_jwt"),
-        ("anonymous viewer", {"Authorization": f"Bearer {anonymous}"}, b"{}", 403,
-         "anonymous_viewer"),
-        ("other channel", auth, b'{"channel_id": "someone-else"}', 403, "wrong_channel"),
-        ("jwt for other channel", {"Authorization": f"Bearer {other}"}, b"{}", 404,
-         "unknown_channel"),
-        ("unknown channel", {"Authorization": f"Bearer {app_token}"},
-         b'{"channel_id": "no-such-channel"}', 404, "unknown_channel"),
-        ("app token without channel", {"Authorization": f"Bearer {app_token}"}, b"{}", 422,
-         "validation_failed"),
+        (
+            "forged token",
+            {"Authorization": f"Bearer {forged}"},
+            b"{}",
+            401,
+            "invalid_extension_jwt",
+        ),
+        (
+            "expired token",
+            {"Authorization": f"Bearer {expired}"},
+            b"{}",
+            401,
+            "token_expired",
+        ),
+        (
+            "alg none",
+            {"Authorization": f"Bearer {unsigned}"},
+            b"{}",
+            401,
+            "invalid_extension_jwt",
+        ),
+        (
+            "anonymous viewer",
+            {"Authorization": f"Bearer {anonymous}"},
+            b"{}",
+            403,
+            "anonymous_viewer",
+        ),
+        (
+            "other channel",
+            auth,
+            b'{"channel_id": "someone-else"}',
+            403,
+            "wrong_channel",
+        ),
+        (
+            "jwt for other channel",
+            {"Authorization": f"Bearer {other}"},
+            b"{}",
+            404,
+            "unknown_channel",
+        ),
+        (
+            "unknown channel",
+            {"Authorization": f"Bearer {app_token}"},
+            b'{"channel_id": "no-such-channel"}',
+            404,
+            "unknown_channel",
+        ),
+        (
+            "app token without channel",
+            {"Authorization": f"Bearer {app_token}"},
+            b"{}",
+            422,
+            "validation_failed",
+        ),
     ]
 
 
-async def test_bad_heartbeats_get_a_stable_code_and_write_nothing(client, settings,
-                                                                  channel_id):
+async def test_bad_heartbeats_get_a_stable_code_and_write_nothing(
+    client, settings, channel_id
+):
     before = await end_offsets(settings, settings.kafka.heartbeats_topic)
     for name, headers, body, status, code in bad_requests(settings, channel_id):
-        response = await client.post("/api/v1/heartbeats", data=body,
-                                     headers={**headers, "Content-Type": "application/json"})
+        response = await client.post(
+            "/api/v1/heartbeats",
+            data=body,
+            headers={**headers, "Content-Type": "application/json"},
+        )
         payload = await response.json()
         assert (response.status, payload.get("code")) == (status, code), name
         assert payload["success"] is False and payload["error"], name
@@ -105,92 +168,160 @@ async def test_bad_heartbeats_get_a_stable_code_and_write_nothing(client, settin
 
 
 async def test_heartbeat_when_kafka_cannot_acknowledge_is_503_with_retry_after(
-        client, settings, channel_id):
+    client, settings, channel_id
+):
     token = extension_jwt(settings, channel_id=channel_id, user_id="77")
     await client.app[CONTEXT_KEY].producer.stop()  # the broker can no longer be reached
-    response = await client.post("/api/v1/heartbeats", json={},
-                                 headers={"Authorization": f"Bearer {token}"})
+    response = await client.post(
+        "/api/v1/heartbeats", json={}, headers={"Authorization": f"Bearer {token}"}
+    )
     assert response.status == 503
     assert int(response.headers["Retry-After"]) >= 1
     assert (await response.json())["code"] == "service_unavailable"
 
 
-async def test_go_watch_routes_and_balance_keep_the_envelope(client, settings, channel_id):
+async def test_go_watch_routes_and_balance_keep_the_envelope(
+    client, settings, channel_id
+):
     token = extension_jwt(settings, channel_id=channel_id, user_id="4242")
     headers = {"Authorization": f"Bearer {token}"}
-    started = await client.post("/api/v1/extension/watch/start",
-                                json={"channel_id": channel_id}, headers=headers)
-    beat = await client.post("/api/v1/extension/watch/heartbeat",
-                             json={"channel_id": channel_id}, headers=headers)
-    balance = await client.get(f"/api/v1/extension/watch/balance?channel_id={channel_id}",
-                               headers=headers)
-    points = await client.get(f"/api/v1/users/me/points?channel_id={channel_id}",
-                              headers=headers)
-    history = await client.get(f"/api/v1/users/me/points/history?channel_id={channel_id}",
-                               headers=headers)
-    assert [r.status for r in (started, beat, balance, points, history)] == [202, 202, 200, 200, 200]
+    started = await client.post(
+        "/api/v1/extension/watch/start",
+        json={"channel_id": channel_id},
+        headers=headers,
+    )
+    beat = await client.post(
+        "/api/v1/extension/watch/heartbeat",
+        json={"channel_id": channel_id},
+        headers=headers,
+    )
+    balance = await client.get(
+        f"/api/v1/extension/watch/balance?channel_id={channel_id}", headers=headers
+    )
+    points = await client.get(
+        f"/api/v1/users/me/points?channel_id={channel_id}", headers=headers
+    )
+    history = await client.get(
+        f"/api/v1/users/me/points/history?channel_id={channel_id}", headers=headers
+    )
+    assert [r.status for r in (started, beat, balance, points, history)] == [
+        202,
+        202,
+        200,
+        200,
+        200,
+    ]
     assert (await beat.json())["data"]["points_earned"] == 0
-    assert (await balance.json())["data"] == {"spendable_balance": 0, "cumulative_total": 0}
+    assert (await balance.json())["data"] == {
+        "spendable_balance": 0,
+        "cumulative_total": 0,
+    }
     assert (await history.json())["data"] == {"transactions": []}
 
 
-def eventsub_headers(settings, body: bytes, *, message_id: str, kind: str = "notification",
-                     timestamp: str | None = None, secret: str | None = None) -> dict[str, str]:
+def eventsub_headers(
+    settings,
+    body: bytes,
+    *,
+    message_id: str,
+    kind: str = "notification",
+    timestamp: str | None = None,
+    secret: str | None = None,
+) -> dict[str, str]:
     stamp = timestamp or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z"
     key = (secret or settings.auth.eventsub_secret.get_secret_value()).encode()
-    signature = hmac.new(key, message_id.encode() + stamp.encode() + body,
-                         hashlib.sha256).hexdigest()
-    return {"Twitch-Eventsub-Message-Id": message_id, "Twitch-Eventsub-Message-Timestamp": stamp,
-            "Twitch-Eventsub-Message-Signature": f"sha256={signature}",
-            "Twitch-Eventsub-Message-Type": kind, "Content-Type": "application/json"}
+    signature = hmac.new(
+        key, message_id.encode() + stamp.encode() + body, hashlib.sha256
+    ).hexdigest()
+    return {
+        "Twitch-Eventsub-Message-Id": message_id,
+        "Twitch-Eventsub-Message-Timestamp": stamp,
+        "Twitch-Eventsub-Message-Signature": f"sha256={signature}",
+        "Twitch-Eventsub-Message-Type": kind,
+        "Content-Type": "application/json",
+    }
 
 
 def online_body(channel_id: str) -> bytes:
-    return orjson.dumps({"subscription": {"type": "stream.online", "version": "1"},
-                         "event": {"id": "9001", "broadcaster_user_id": channel_id,
-                                   "type": "live", "started_at": "2026-01-01T00:00:00Z"}})
+    return orjson.dumps(
+        {
+            "subscription": {"type": "stream.online", "version": "1"},
+            "event": {
+                "id": "9001",
+                "broadcaster_user_id": channel_id,
+                "type": "live",
+                "started_at": "2026-01-01T00:00:00Z",
+            },
+        }
+    )
 
 
 async def test_eventsub_challenge_is_answered_as_plain_text(client, settings):
     body = orjson.dumps({"challenge": "pogchamp-kappa-360noscope", "subscription": {}})
-    response = await client.post("/api/v1/webhooks/twitch/eventsub", data=body,
-                                 headers=eventsub_headers(settings, body, message_id="c1",
-                                                          kind="webhook_callback_verification"))
+    response = await client.post(
+        "/api/v1/webhooks/twitch/eventsub",
+        data=body,
+        headers=eventsub_headers(
+            settings, body, message_id="c1", kind="webhook_callback_verification"
+        ),
+    )
     assert response.status == 200
     assert response.content_type == "text/plain"
     assert await response.text() == "pogchamp-kappa-360noscope"
 
 
-async def test_eventsub_online_sets_live_once_and_fans_out(client, settings, channel_id):
+async def test_eventsub_online_sets_live_once_and_fans_out(
+    client, settings, channel_id
+):
     body = online_body(channel_id)
     message_id = secrets.token_hex(8)
     before = await end_offsets(settings, settings.kafka.heartbeats_topic)
     for _ in range(2):  # Twitch redelivers with the same message id
-        response = await client.post("/api/v1/webhooks/twitch/eventsub", data=body,
-                                     headers=eventsub_headers(settings, body,
-                                                              message_id=message_id))
+        response = await client.post(
+            "/api/v1/webhooks/twitch/eventsub",
+            data=body,
+            headers=eventsub_headers(settings, body, message_id=message_id),
+        )
         assert response.status == 200
     pool = client.app[CONTEXT_KEY].pool
-    assert await pool.fetchval("SELECT is_live FROM channels WHERE channel_id = $1", channel_id)
+    assert await pool.fetchval(
+        "SELECT is_live FROM channels WHERE channel_id = $1", channel_id
+    )
     partitions = settings.kafka.heartbeat_partitions
-    assert await end_offsets(settings, settings.kafka.heartbeats_topic) == before + partitions
+    assert (
+        await end_offsets(settings, settings.kafka.heartbeats_topic)
+        == before + partitions
+    )
 
 
-async def test_eventsub_rejects_forged_and_stale_messages_without_effect(client, settings,
-                                                                         channel_id):
+async def test_eventsub_rejects_forged_and_stale_messages_without_effect(
+    client, settings, channel_id
+):
     body = online_body(channel_id)
-    stale = datetime.fromtimestamp(time.time() - 3600, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stale = datetime.fromtimestamp(time.time() - 3600, UTC).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
     cases = [
-        (eventsub_headers(settings, body, message_id="f1", secret="wrong-secret-123"), 403,
-         "invalid_signature"),
-        (eventsub_headers(settings, body, message_id="f2", timestamp=stale), 403,
-         "stale_message"),
+        (
+            eventsub_headers(
+                settings, body, message_id="f1", secret="wrong-secret-123"
+            ),
+            403,
+            "invalid_signature",
+        ),
+        (
+            eventsub_headers(settings, body, message_id="f2", timestamp=stale),
+            403,
+            "stale_message",
+        ),
         ({"Content-Type": "application/json"}, 400, "missing_headers"),
     ]
     for headers, status, code in cases:
-        response = await client.post("/api/v1/webhooks/twitch/eventsub", data=body,
-                                     headers=headers)
+        response = await client.post(
+            "/api/v1/webhooks/twitch/eventsub", data=body, headers=headers
+        )
         assert (response.status, (await response.json())["code"]) == (status, code)
     pool = client.app[CONTEXT_KEY].pool
-    assert not await pool.fetchval("SELECT is_live FROM channels WHERE channel_id = $1",
-                                   channel_id)
+    assert not await pool.fetchval(
+        "SELECT is_live FROM channels WHERE channel_id = $1", channel_id
+    )

@@ -42,15 +42,22 @@ class DictStore:
             self.viewers[user_id] = copy.deepcopy(entry)
 
 
-beat = st.tuples(st.sampled_from(["u1", "u2", "u3"]), st.sampled_from(CHANNELS),
-                 st.integers(min_value=0, max_value=40_000))
+beat = st.tuples(
+    st.sampled_from(["u1", "u2", "u3"]),
+    st.sampled_from(CHANNELS),
+    st.integers(min_value=0, max_value=40_000),
+)
 schedules = st.lists(beat, min_size=1, max_size=150)
 
 
-def build_records(schedule: list[tuple[str, str, int]], *, with_ticks: bool = True) -> list[bytes]:
+def build_records(
+    schedule: list[tuple[str, str, int]], *, with_ticks: bool = True
+) -> list[bytes]:
     """Settings for every channel (no live requirement), heartbeats in time order, ticks."""
-    out = [records.encode(records.SettingsEvent(c, {"require_live": False}, BASE_MS))
-           for c in CHANNELS]
+    out = [
+        records.encode(records.SettingsEvent(c, {"require_live": False}, BASE_MS))
+        for c in CHANNELS
+    ]
     events = sorted(schedule, key=lambda b: b[2])
     last_ms = BASE_MS
     for user, channel, offset_ms in events:
@@ -63,13 +70,15 @@ def build_records(schedule: list[tuple[str, str, int]], *, with_ticks: bool = Tr
     return out
 
 
-def run(values: list[bytes], batch_size: int = 7) -> tuple[list[records.Credit], DictStore]:
+def run(
+    values: list[bytes], batch_size: int = 7
+) -> tuple[list[records.Credit], DictStore]:
     store = DictStore()
     processor = WatchProcessor(store, limits=LIMITS)
     credits: list[records.Credit] = []
     raws = [RawRecord("heartbeats", 0, i, None, v) for i, v in enumerate(values)]
     for start in range(0, len(raws), batch_size):
-        batch = processor.process(raws[start:start + batch_size])
+        batch = processor.process(raws[start : start + batch_size])
         credits.extend(batch.credits)
         store.apply(batch)
     return credits, store
@@ -107,7 +116,9 @@ def test_duplicated_records_change_nothing(schedule, data):
 
 @settings(max_examples=200, deadline=None)
 @given(schedules, st.randoms(use_true_random=False))
-def test_interleaving_other_viewers_changes_no_viewers_credits(schedule, rnd: random.Random):
+def test_interleaving_other_viewers_changes_no_viewers_credits(
+    schedule, rnd: random.Random
+):
     """Each viewer's heartbeats keep their order; how viewers interleave is irrelevant."""
     values = build_records(schedule, with_ticks=False)
     head, beats, tail = values[:3], values[3:-1], values[-1:]
@@ -121,7 +132,9 @@ def test_interleaving_other_viewers_changes_no_viewers_credits(schedule, rnd: ra
         shuffled.append(queue.pop(0))
         queues = [q for q in queues if q]
     key = lambda c: c.credit_id  # noqa: E731
-    assert sorted(run(head + shuffled + tail)[0], key=key) == sorted(run(values)[0], key=key)
+    assert sorted(run(head + shuffled + tail)[0], key=key) == sorted(
+        run(values)[0], key=key
+    )
 
 
 @settings(max_examples=200, deadline=None)
@@ -137,7 +150,7 @@ def test_crash_and_replay_yield_the_same_credits(schedule, batch_size, data):
     emitted: dict[str, records.Credit] = {}
     start, crashed_at = 0, -1
     while start < len(raws):
-        batch = processor.process(raws[start:start + batch_size])
+        batch = processor.process(raws[start : start + batch_size])
         for credit in batch.credits:
             assert emitted.setdefault(credit.credit_id, credit) == credit
         if crashed_at != start and data.draw(st.booleans()):
@@ -147,17 +160,29 @@ def test_crash_and_replay_yield_the_same_credits(schedule, batch_size, data):
         store.apply(batch)
         start += batch_size
     assert sorted(emitted.values(), key=lambda c: c.credit_id) == sorted(
-        clean, key=lambda c: c.credit_id)
+        clean, key=lambda c: c.credit_id
+    )
 
 
 @settings(max_examples=200, deadline=None)
-@given(schedules, st.integers(min_value=1, max_value=120), st.integers(min_value=1, max_value=5))
-def test_points_equal_whole_points_of_total_seconds(schedule, seconds_per_point, multiplier):
-    settings_json = {"require_live": False, "seconds_per_point": seconds_per_point,
-                     "multiplier": multiplier}
+@given(
+    schedules,
+    st.integers(min_value=1, max_value=120),
+    st.integers(min_value=1, max_value=5),
+)
+def test_points_equal_whole_points_of_total_seconds(
+    schedule, seconds_per_point, multiplier
+):
+    settings_json = {
+        "require_live": False,
+        "seconds_per_point": seconds_per_point,
+        "multiplier": multiplier,
+    }
     values = build_records(schedule)
-    values[:3] = [records.encode(records.SettingsEvent(c, settings_json, BASE_MS))
-                  for c in CHANNELS]
+    values[:3] = [
+        records.encode(records.SettingsEvent(c, settings_json, BASE_MS))
+        for c in CHANNELS
+    ]
     credits, _ = run(values)
     pairs = {(c.user_id, c.channel_id) for c in credits}
     for pair in pairs:
