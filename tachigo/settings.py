@@ -83,7 +83,7 @@ class AuthSettings(BaseModel):
 
 
 class LedgerSettings(BaseModel):
-    batch_rows_max: int = Field(default=500, ge=1, le=10_000)
+    batch_rows_max: int = Field(default=2000, ge=1, le=10_000)
     batch_wait_s: float = Field(default=0.2, gt=0)
     retries_max: int = Field(default=5, ge=1)
 

@@ -77,20 +77,18 @@ class SweepIndex:
 
 
 class BatchFacts(Mapping[str, ChannelFacts]):
-    """Channel facts as one partition sees them, batch writes first, then the store."""
+    """Channel facts as one partition sees them: this batch's writes, else the cache."""
 
-    def __init__(self, batch: WatchBatch, store: StateStore, partition: int) -> None:
-        self._batch, self._store, self._partition = batch, store, partition
-
-    def _lookup(self, key: str) -> Any | None:
-        pending = self._batch.fact_writes.get(key)
-        return pending[1] if pending is not None else self._store.get_fact(key)
+    def __init__(self, batch: WatchBatch, cache: FactsCache, partition: int) -> None:
+        self._batch, self._cache, self._partition = batch, cache, partition
 
     def __getitem__(self, channel_id: str) -> ChannelFacts:
-        raw = self._lookup(settings_key(self._partition, channel_id))
-        settings = ChannelSettings.from_dict(raw) if raw else ChannelSettings()
-        live = self._lookup(live_key(self._partition, channel_id))
-        return ChannelFacts(settings, bool(live and live.get("online")))
+        writes = self._batch.fact_writes
+        settings_at = settings_key(self._partition, channel_id)
+        live_at = live_key(self._partition, channel_id)
+        if settings_at in writes or live_at in writes:
+            return self._cache.build(self._partition, channel_id, writes)
+        return self._cache.get(self._partition, channel_id)
 
     def __iter__(self) -> Iterator[str]:
         return iter(())
@@ -100,6 +98,41 @@ class BatchFacts(Mapping[str, ChannelFacts]):
 
     def __contains__(self, channel_id: object) -> bool:
         return isinstance(channel_id, str)
+
+
+class FactsCache:
+    """Decoded channel facts per (partition, channel). Every fact write passes through
+    the processor, which drops the entry, so the cache never serves a stale value."""
+
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
+        self._entries: dict[tuple[int, str], ChannelFacts] = {}
+
+    def get(self, partition: int, channel_id: str) -> ChannelFacts:
+        found = self._entries.get((partition, channel_id))
+        if found is None:
+            found = self.build(partition, channel_id, {})
+            self._entries[(partition, channel_id)] = found
+        return found
+
+    def build(
+        self, partition: int, channel_id: str, writes: dict[str, tuple[int, Any]]
+    ) -> ChannelFacts:
+        def lookup(key: str) -> Any | None:
+            pending = writes.get(key)
+            return pending[1] if pending is not None else self._store.get_fact(key)
+
+        raw = lookup(settings_key(partition, channel_id))
+        settings = ChannelSettings.from_dict(raw) if raw else ChannelSettings()
+        live = lookup(live_key(partition, channel_id))
+        return ChannelFacts(settings, bool(live and live.get("online")))
+
+    def drop(self, partition: int, channel_id: str) -> None:
+        self._entries.pop((partition, channel_id), None)
+
+    def forget(self, partitions: set[int]) -> None:
+        for key in [k for k in self._entries if k[0] in partitions]:
+            del self._entries[key]
 
 
 class WatchProcessor:
@@ -119,10 +152,12 @@ class WatchProcessor:
         self._agent = agent
         self._index = SweepIndex()
         self._indexed: set[int] = set()
+        self._facts = FactsCache(store)
 
     def forget_partitions(self, partitions: set[int]) -> None:
         """Drop index entries of revoked partitions; rebuilt if they come back."""
         self._index.forget(partitions)
+        self._facts.forget(partitions)
         self._indexed -= partitions
 
     def process(self, batch_records: list[RawRecord]) -> WatchBatch:
@@ -160,12 +195,14 @@ class WatchProcessor:
         elif isinstance(record, records.Tick):
             self.apply_tick(partition, record, batch)
         elif isinstance(record, records.StreamEvent):
+            self._facts.drop(partition, record.channel_id)
             batch.fact_writes[live_key(partition, record.channel_id)] = (
                 partition,
                 {"online": record.online, "at": record.at_ms},
             )
             batch.outcomes["stream_event"] += 1
         elif isinstance(record, records.SettingsEvent):
+            self._facts.drop(partition, record.channel_id)
             batch.fact_writes[settings_key(partition, record.channel_id)] = (
                 partition,
                 record.settings,
@@ -191,7 +228,7 @@ class WatchProcessor:
             ViewerState(), partition, hb.clock
         )
         entry.partition, entry.clock = partition, hb.clock
-        facts = BatchFacts(batch, self._store, partition)
+        facts = BatchFacts(batch, self._facts, partition)
         outcome = judge_heartbeat(
             hb.user_id,
             hb.channel_id,
@@ -221,7 +258,7 @@ class WatchProcessor:
                 or entry.clock != tick.clock
             ):
                 continue
-            facts = BatchFacts(batch, self._store, partition)
+            facts = BatchFacts(batch, self._facts, partition)
             drafts = sweep_viewer(
                 user_id,
                 entry.state,

@@ -19,6 +19,15 @@ log = logging.getLogger(__name__)
 
 _RETRYABLE = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
 
+_INSERT_ENTRIES = (
+    "INSERT INTO ledger_entries (id, user_id, channel_id, kind, delta_spendable,"
+    " delta_cumulative, spendable_after, cumulative_after, watch_seconds, bucket_start,"
+    " idempotency_key, request_hash)"
+    " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bigint[],"
+    " $6::bigint[], $7::bigint[], $8::bigint[], $9::integer[], $10::timestamptz[],"
+    " $11::text[], $12::bytea[])"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class CreditBatchResult:
@@ -145,24 +154,10 @@ async def apply_credits_txn(
     # 3. Journal rows with the balance after each one, then the new balances.
     if fresh:
         entry_rows = apply_credits_entry_rows(fresh, balances, hashes)
-        await conn.copy_records_to_table(
-            "ledger_entries",
-            records=entry_rows,
-            columns=[
-                "id",
-                "user_id",
-                "channel_id",
-                "kind",
-                "delta_spendable",
-                "delta_cumulative",
-                "spendable_after",
-                "cumulative_after",
-                "watch_seconds",
-                "bucket_start",
-                "idempotency_key",
-                "request_hash",
-            ],
-        )
+        # One prepared INSERT over arrays: faster than COPY here, which looks up the
+        # column types on every call (measured: 17.5 of ~50 ms per 500-row batch).
+        columns = list(zip(*entry_rows, strict=True))
+        await conn.execute(_INSERT_ENTRIES, *columns)
         touched = sorted({(uuid.UUID(c.user_id), c.channel_id) for c in fresh})
         await conn.execute(
             "UPDATE accounts a SET spendable = v.s, cumulative = v.c, updated_at = now()"

@@ -10,6 +10,7 @@ import asyncpg
 from aiohttp import web
 
 from tachigo.auth import accounts
+from tachigo.auth.tokens import Principal
 from tachigo.kafka.producer import RecordProducer
 from tachigo.settings import Settings
 
@@ -24,6 +25,21 @@ class AppContext:
     producer: RecordProducer
     _channels: dict[str, tuple[bool, float]] = field(default_factory=dict)
     _twitch_users: dict[str, uuid.UUID] = field(default_factory=dict)
+    _tokens: dict[str, tuple[Principal, float]] = field(default_factory=dict)
+
+    def verified_token(self, token: str) -> Principal | None:
+        """The principal of a token verified earlier, while it has not expired."""
+        found = self._tokens.get(token)
+        if found is None or found[1] <= time.time():
+            return None
+        return found[0]
+
+    def remember_token(self, token: str, found: Principal, *, expires_at_s: object) -> None:
+        if not isinstance(expires_at_s, int | float):
+            return
+        if len(self._tokens) >= _CACHE_ENTRIES_MAX:
+            self._tokens.clear()
+        self._tokens[token] = (found, float(expires_at_s))
 
     async def channel_exists(self, channel_id: str) -> bool:
         """Whether a channel is registered; answers are cached ``channel_cache_s``."""

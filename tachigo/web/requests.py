@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, TypeVar
+import base64
+from typing import Annotated, Any, TypeVar
 
-import jwt
 import orjson
 import pydantic
 from aiohttp import web
@@ -96,6 +96,9 @@ def bearer_token(request: web.Request) -> str:
 async def principal(request: web.Request) -> Principal:
     """Authenticate the caller by tachigo access token or Twitch extension JWT.
 
+    A verified token is remembered until its ``exp``: the extension sends the same JWT
+    with every heartbeat, and verifying it once per expiry saves most of the cost.
+
     Raises:
         AuthError: missing, forged or expired token.
         ForbiddenError: an anonymous extension viewer.
@@ -105,27 +108,34 @@ async def principal(request: web.Request) -> Principal:
         return cached
     ctx = context(request)
     token = bearer_token(request)
-    if is_extension_jwt(token):
-        claims = verify_extension_jwt(ctx.settings.auth, token)
-        twitch_user_id = require_identified(claims)
-        user_id = await ctx.twitch_user(twitch_user_id)
-        found = Principal(
-            user_id,
-            "viewer",
-            source="ext",
-            channel_id=claims.channel_id,
-            twitch_user_id=twitch_user_id,
-        )
-    else:
-        found = verify_access_token(ctx.settings.auth, token)
+    found = ctx.verified_token(token)
+    if found is None:
+        found = await verify_token(request, token)
     request[PRINCIPAL_KEY] = found
     return found
 
 
-def is_extension_jwt(token: str) -> bool:
-    """Twitch extension JWTs carry ``opaque_user_id``; ours never do (unverified peek)."""
+async def verify_token(request: web.Request, token: str) -> Principal:
+    ctx = context(request)
+    claims = peek_claims(token)
+    if "opaque_user_id" in claims:  # Twitch extension JWTs carry it; ours never do
+        ext = verify_extension_jwt(ctx.settings.auth, token)
+        twitch_user_id = require_identified(ext)
+        user_id = await ctx.twitch_user(twitch_user_id)
+        found = Principal(user_id, "viewer", source="ext", channel_id=ext.channel_id,
+                          twitch_user_id=twitch_user_id)
+    else:
+        found = verify_access_token(ctx.settings.auth, token)
+    # Verified above, so the payload's exp is the signed one.
+    ctx.remember_token(token, found, expires_at_s=claims.get("exp"))
+    return found
+
+
+def peek_claims(token: str) -> dict[str, Any]:
+    """The payload of a JWT without checking it (only to route and cache it)."""
     try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.InvalidTokenError:
-        return False
-    return isinstance(claims, dict) and "opaque_user_id" in claims
+        payload = token.split(".")[1]
+        claims = orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError, orjson.JSONDecodeError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
