@@ -19,9 +19,9 @@ from typing import Any
 
 import asyncpg
 import faust
+from faust.types import TP
 import orjson
 
-from tachigo.agents.errors import OffsetGapError
 from tachigo.agents.ledger import decode_credits, partition_spans, write_credits
 from tachigo.agents.watch import RawRecord, StateStore, WatchBatch, WatchProcessor
 from tachigo.errors import TachigoError
@@ -34,6 +34,9 @@ from tachigo.tables.state import ViewerEntry
 log = logging.getLogger(__name__)
 
 _SHUTDOWN_GRACE_S = 10.0
+# Stale records already in flight after a rewind ask for the same rewind again; one
+# seek per partition per this many seconds is enough.
+_REWIND_SPACING_S = 0.5
 # Heartbeats judged per batch: large enough to amortise the acked sends and the
 # Postgres round trip, small enough that one batch takes well under a second.
 _WATCH_BATCH_MAX = 5000
@@ -57,14 +60,18 @@ class FaustStore(StateStore):
         return self.facts.data.data.get(key)
 
     def iter_viewers(self) -> Iterable[tuple[str, ViewerEntry]]:
-        return [(k, ViewerEntry.from_json(v)) for k, v in self.viewers.data.data.items()]
+        return [
+            (k, ViewerEntry.from_json(v)) for k, v in self.viewers.data.data.items()
+        ]
 
 
 class WorkerRunner:
     """Owns the worker's outside resources and runs each batch to completion."""
 
-    def __init__(self, settings: Settings, store: FaustStore) -> None:
+    def __init__(self, app: faust.App, settings: Settings, store: FaustStore) -> None:
+        self.app = app
         self.settings = settings
+        self._rewound_at: dict[tuple[str, int], float] = {}
         self.store = store
         watch = settings.watch
         self.processor = WatchProcessor(
@@ -111,6 +118,8 @@ class WorkerRunner:
         )
         await self.write_rejections(batch)
         await self.write_tables(batch)
+        topic = self.settings.kafka.heartbeats_topic
+        await self.rewind({(topic, p): offset for p, offset in batch.rewinds.items()})
         log.debug(
             "watch_batch",
             extra={
@@ -122,11 +131,15 @@ class WorkerRunner:
 
     async def run_ledger_batch(self, events: list[faust.EventT]) -> None:
         raws = [raw_record(e) for e in events]
-        spans = partition_spans(raws)
+        spans, contiguous = partition_spans(raws)
+        if not contiguous:
+            # faust skipped records inside this batch: write nothing, re-read it all.
+            await self.rewind({(s.topic, s.partition): s.first_offset for s in spans})
+            return
         batch = decode_credits(raws)
         pool = await self.pool()
         started = time.perf_counter()
-        inserted = await retry_until_done(
+        inserted, rewinds = await retry_until_done(
             "ledger_write",
             lambda: write_credits(
                 pool,
@@ -140,6 +153,7 @@ class WorkerRunner:
             self.settings.kafka.dead_letters_topic,
             [(d.key, None, d) for d in batch.dead_letters],
         )
+        await self.rewind(rewinds)
         log.debug(
             "ledger_batch",
             extra={
@@ -148,6 +162,19 @@ class WorkerRunner:
                 "ms": round((time.perf_counter() - started) * 1e3, 1),
             },
         )
+
+    async def rewind(self, positions: dict[tuple[str, int], int]) -> None:
+        """Move the consumer back so skipped records are read again (see watch.py)."""
+        now = time.monotonic()
+        for (topic, partition), offset in positions.items():
+            if now - self._rewound_at.get((topic, partition), -1e9) < _REWIND_SPACING_S:
+                continue
+            self._rewound_at[(topic, partition)] = now
+            log.warning(
+                "offset_rewind",
+                extra={"topic": topic, "partition": partition, "offset": offset},
+            )
+            await self.app.consumer.seek(TP(topic, partition), offset)
 
     async def emit(
         self, topic: str, items: list[tuple[str | None, int | None, Any]]
@@ -259,19 +286,6 @@ async def run_to_completion(name: str, work: Awaitable[None]) -> None:
             log.error("batch_unfinished_at_shutdown", extra={"agent": name})
             os._exit(_EXIT_UNFINISHED_BATCH)
         raise
-    except OffsetGapError as error:
-        log.error(
-            "offset_gap",
-            extra={
-                "agent": name,
-                "topic": error.topic,
-                "partition": error.partition,
-                "expected": error.expected,
-                "got": error.got,
-            },
-        )
-        logging.shutdown()
-        os._exit(_EXIT_UNFINISHED_BATCH)
     except Exception:  # boundary: a bug; never let faust ack the batch
         log.critical("batch_failed", extra={"agent": name}, exc_info=True)
         logging.shutdown()
@@ -295,12 +309,16 @@ def create_faust_app(settings: Settings) -> tuple[faust.App, WorkerRunner]:
         datadir=str(settings.dev.data_dir / "faust"),
         table_cleanup_interval=3600.0,
         stream_buffer_maxsize=16_384,
+        # A killed worker is noticed after this long and its partitions move on;
+        # Kafka's default would leave them unread for a minute after a crash.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=3.0,
         broker_max_poll_records=5000,
     )
     # Keys and values are plain JSON (faust's default codec for both).
     viewers = app.Table("viewers", partitions=kafka.heartbeat_partitions)
     facts = app.Table("partition-facts", partitions=kafka.heartbeat_partitions)
-    runner = WorkerRunner(settings, FaustStore(viewers, facts))
+    runner = WorkerRunner(app, settings, FaustStore(viewers, facts))
     wire_agents(app, settings, runner)
     return app, runner
 

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from tachigo.agents.errors import OffsetGapError
 from tachigo.agents.watch import RawRecord, dead_letter
 from tachigo.kafka import records
 from tachigo.ledger import repository
@@ -60,19 +59,23 @@ def is_valid_credit(credit: records.Credit) -> bool:
     )
 
 
-def partition_spans(batch_records: list[RawRecord]) -> list[repository.PartitionSpan]:
-    """Each partition's [first, next) offsets in the batch; they must be contiguous."""
+def partition_spans(
+    batch_records: list[RawRecord],
+) -> tuple[list[repository.PartitionSpan], bool]:
+    """Each partition's [first, next) offsets in the batch, and whether every
+    partition's offsets are contiguous (a hole means faust skipped records)."""
     spans: dict[tuple[str, int], list[int]] = {}
+    contiguous = True
     for raw in batch_records:
-        span = spans.setdefault((raw.topic, raw.partition), [raw.offset, raw.offset])
-        if raw.offset > span[1] + 1:
-            raise OffsetGapError(
-                raw.topic, raw.partition, expected=span[1] + 1, got=raw.offset
-            )
+        span = spans.setdefault(
+            (raw.topic, raw.partition), [raw.offset, raw.offset - 1]
+        )
+        contiguous = contiguous and raw.offset <= span[1] + 1
         span[1] = max(span[1], raw.offset)
-    return [
+    found = [
         repository.PartitionSpan(t, p, lo, hi + 1) for (t, p), (lo, hi) in spans.items()
     ]
+    return found, contiguous
 
 
 async def write_credits(
@@ -82,25 +85,21 @@ async def write_credits(
     retries_max: int,
     consumer: str,
     spans: list[repository.PartitionSpan],
-) -> int:
+) -> tuple[int, dict[tuple[str, int], int]]:
     """Apply the batch's credits and advance the consumer's stored positions in one
-    transaction; turn content conflicts into dead letters. Returns rows inserted.
+    transaction; turn content conflicts into dead letters.
 
-    Raises:
-        OffsetGapError: the batch starts past a stored position (records were skipped).
-        Whatever Postgres raises otherwise; the caller retries the whole batch.
+    Returns (rows inserted, rewinds). When the batch does not continue the stored
+    positions, nothing is written and ``rewinds`` says where to re-read each
+    partition from. Raises whatever Postgres raises; the caller retries the batch.
     """
     try:
         result = await repository.apply_credits(
             pool, batch.credits, retries_max=retries_max, consumer=consumer, spans=spans
         )
     except repository.PositionGapError as error:
-        raise OffsetGapError(
-            error.span.topic,
-            error.span.partition,
-            expected=error.stored,
-            got=error.span.first_offset,
-        ) from error
+        batch.dead_letters.clear()  # they are re-read with the rest of the batch
+        return 0, error.rewinds
     for credit in result.conflicts:
         # Same credit id, different content: the rules were not deterministic. Nothing is
         # written for it; the record is kept in dead-letters for an operator.
@@ -113,4 +112,4 @@ async def write_credits(
                 "credit id already journaled with other content",
             )
         )
-    return result.inserted
+    return result.inserted, {}

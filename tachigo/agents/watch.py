@@ -13,7 +13,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from tachigo.agents.errors import OffsetGapError
 from tachigo.kafka import records
 from tachigo.rules import (
     ChannelFacts,
@@ -51,6 +50,8 @@ class WatchBatch:
     outcomes: Counter[str] = field(default_factory=Counter)
     viewer_writes: dict[str, ViewerEntry] = field(default_factory=dict)
     fact_writes: dict[str, tuple[int, Any]] = field(default_factory=dict)
+    # partition -> the offset the consumer must be moved back to (records were skipped)
+    rewinds: dict[int, int] = field(default_factory=dict)
 
 
 class SweepIndex:
@@ -161,10 +162,17 @@ class WatchProcessor:
         self._indexed -= partitions
 
     def process(self, batch_records: list[RawRecord]) -> WatchBatch:
-        """Judge a batch in order. Raises ``OffsetGapError`` if records were skipped."""
+        """Judge a batch in order.
+
+        Our stored position per partition, not Kafka's committed offset, is the truth:
+        a record past it means records were skipped on the way in (faust can ack and
+        commit records it never delivered during a rebalance). Such records are left
+        unjudged and ``rewinds`` tells the caller where to move the consumer back to.
+        """
         batch = WatchBatch()
         for raw in batch_records:
-            self.check_offset(raw, batch)
+            if not self.is_next_record(raw, batch):
+                continue
             self.ensure_indexed(raw.partition, batch)
             try:
                 record = records.decode(raw.value)
@@ -176,16 +184,19 @@ class WatchProcessor:
             self.apply(raw.partition, record, raw, batch)
         return batch
 
-    def check_offset(self, raw: RawRecord, batch: WatchBatch) -> None:
-        """Offsets must continue where this partition left off; lower ones are replays."""
+    def is_next_record(self, raw: RawRecord, batch: WatchBatch) -> bool:
+        """Whether to judge ``raw``: lower offsets are replays (harmless), higher ones
+        than our position mean a gap; the partition is then skipped until rewound."""
         key = next_offset_key(raw.partition)
         pending = batch.fact_writes.get(key)
         expected = pending[1] if pending is not None else self._store.get_fact(key)
         if expected is not None and raw.offset > expected:
-            raise OffsetGapError(
-                raw.topic, raw.partition, expected=expected, got=raw.offset
-            )
+            batch.rewinds.setdefault(raw.partition, expected)
+            return False
+        if raw.partition in batch.rewinds:
+            return False  # keep the partition's order: nothing after a gap this batch
         batch.fact_writes[key] = (raw.partition, max(expected or 0, raw.offset + 1))
+        return True
 
     def apply(
         self, partition: int, record: Any, raw: RawRecord, batch: WatchBatch

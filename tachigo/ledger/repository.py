@@ -47,14 +47,15 @@ class PartitionSpan:
 
 
 class PositionGapError(Exception):
-    """A batch starts past the stored position of its partition (records skipped)."""
+    """A batch starts past the stored position of a partition: records were skipped.
 
-    def __init__(self, span: PartitionSpan, stored: int) -> None:
-        super().__init__(
-            f"{span.topic}[{span.partition}]: stored position {stored}, "
-            f"batch starts at {span.first_offset}"
-        )
-        self.span, self.stored = span, stored
+    ``rewinds`` maps every (topic, partition) of the batch to the offset to re-read
+    from; nothing of the batch was written.
+    """
+
+    def __init__(self, rewinds: dict[tuple[str, int], int]) -> None:
+        super().__init__(f"records skipped; re-read from {rewinds}")
+        self.rewinds = rewinds
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,21 +177,40 @@ async def apply_credits_txn(
 async def advance_positions(
     conn: asyncpg.Connection, consumer: str, spans: Sequence[PartitionSpan]
 ) -> None:
-    for span in sorted(spans, key=lambda s: (s.topic, s.partition)):
-        stored = await conn.fetchval(
-            "SELECT next_offset FROM consumer_positions WHERE consumer = $1 AND topic = $2"
-            " AND partition = $3 FOR UPDATE",
+    """Check the batch continues each stored position, then move the positions on.
+
+    Raises:
+        PositionGapError: a span starts past its stored position.
+    """
+    ordered = sorted(spans, key=lambda s: (s.topic, s.partition))
+    stored = [
+        await conn.fetchval(
+            "SELECT next_offset FROM consumer_positions WHERE consumer = $1"
+            " AND topic = $2 AND partition = $3 FOR UPDATE",
             consumer,
             span.topic,
             span.partition,
         )
-        if stored is not None and span.first_offset > stored:
-            raise PositionGapError(span, stored)
+        for span in ordered
+    ]
+    if any(
+        at is not None and span.first_offset > at
+        for span, at in zip(ordered, stored, strict=True)
+    ):
+        raise PositionGapError(
+            {
+                (span.topic, span.partition): span.first_offset
+                if at is None
+                else min(at, span.first_offset)
+                for span, at in zip(ordered, stored, strict=True)
+            }
+        )
+    for span in ordered:
         await conn.execute(
             "INSERT INTO consumer_positions (consumer, topic, partition, next_offset)"
             " VALUES ($1, $2, $3, $4) ON CONFLICT (consumer, topic, partition) DO UPDATE"
-            " SET next_offset = greatest(consumer_positions.next_offset, EXCLUDED.next_offset),"
-            " updated_at = now()",
+            " SET next_offset = greatest(consumer_positions.next_offset,"
+            " EXCLUDED.next_offset), updated_at = now()",
             consumer,
             span.topic,
             span.partition,

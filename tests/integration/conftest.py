@@ -110,8 +110,10 @@ async def producer(
 class WorkerProcess:
     """A real ``tachigo worker`` subprocess, for end-to-end and crash tests."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, *,
+                 supervised: bool = True) -> None:
         self.env = {**os.environ, **env}
+        self.supervised = supervised
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
         self._offset = 0
@@ -120,7 +122,10 @@ class WorkerProcess:
         self._offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tachigo", "worker"],
+            [
+                sys.executable, "-m", "tachigo", "worker",
+                *([] if self.supervised else ["--no-supervise"]),
+            ],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -194,3 +194,17 @@ def test_points_equal_whole_points_of_total_seconds(
 def test_settings_from_dict_rejects_nonsense_by_clamping():
     parsed = ChannelSettings.from_dict({"seconds_per_point": 0, "multiplier": -2})
     assert (parsed.seconds_per_point, parsed.multiplier) == (1, 0)
+
+
+def test_records_past_the_stored_position_are_not_judged_and_ask_for_a_rewind():
+    store = DictStore()
+    processor = WatchProcessor(store, limits=LIMITS)
+    values = build_records([("u1", "c1", 0), ("u1", "c1", 300), ("u1", "c1", 600)])
+    first = processor.process([RawRecord("hb", 0, i, None, v) for i, v in enumerate(values[:4])])
+    store.apply(first)
+    # faust skipped offsets 4..5: the next batch starts at 6.
+    later = processor.process(
+        [RawRecord("hb", 0, i, None, v) for i, v in enumerate(values) if i >= 6])
+    assert later.rewinds == {0: 4}
+    assert later.outcomes == {} and later.credits == []
+    assert later.viewer_writes == {}
