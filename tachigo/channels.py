@@ -47,8 +47,10 @@ def validate_time_zone(name: str) -> str:
 
 async def get_channel(pool: asyncpg.Pool, channel_id: str) -> ChannelRow | None:
     row = await pool.fetchrow(
-        "SELECT channel_id, seconds_per_point, multiplier, daily_cap_points, require_live,"
-        " time_zone, ignored_user_ids, click_boost, is_live FROM channels WHERE channel_id = $1",
+        "SELECT channel_id, seconds_per_point, multiplier, daily_cap_points,"
+        " require_live,"
+        " time_zone, ignored_user_ids, click_boost, is_live FROM channels WHERE"
+        " channel_id = $1",
         channel_id,
     )
     if row is None:

@@ -1,4 +1,6 @@
-"""The error every operating failure raises: a stable code, a message, the values involved."""
+"""The error every operating failure raises: a stable code, a message, the values
+involved.
+"""
 
 from __future__ import annotations
 
@@ -69,4 +71,6 @@ class UnavailableError(TachigoError):
 
 
 class InvariantError(Exception):
-    """A ledger or state invariant is broken: log CRITICAL, stop the task, never retry."""
+    """A ledger or state invariant is broken: log CRITICAL, stop the task, never
+    retry.
+    """

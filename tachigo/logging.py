@@ -1,4 +1,6 @@
-"""JSON-lines logging, set up once per process. Records are an event name plus fields."""
+"""JSON-lines logging, set up once per process. Records are an event name plus
+fields.
+"""
 
 from __future__ import annotations
 

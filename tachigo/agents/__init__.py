@@ -1,2 +1,3 @@
-"""The Faust worker: the watch agent (heartbeats -> verified credits) and the ledger agent
-(credits -> one Postgres transaction per batch). One module per flow; ``app`` wires them."""
+"""The Faust worker: the watch agent (heartbeats -> verified credits) and the ledger
+agent (credits -> one Postgres transaction per batch). One module per flow; ``app``
+wires them."""

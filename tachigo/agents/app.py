@@ -19,8 +19,8 @@ from typing import Any
 
 import asyncpg
 import faust
-from faust.types import TP
 import orjson
+from faust.types import TP
 
 from tachigo.agents.ledger import decode_credits, partition_spans, write_credits
 from tachigo.agents.watch import RawRecord, StateStore, WatchBatch, WatchProcessor
@@ -203,7 +203,8 @@ class WorkerRunner:
             lambda: pool.execute(
                 "INSERT INTO watch_rejections (channel_id, minute, reason, count)"
                 " SELECT c, to_timestamp(m), r, n FROM"
-                " unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[]) v(c, m, r, n)"
+                " unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[]) v(c, m,"
+                " r, n)"
                 " ON CONFLICT (channel_id, minute, reason)"
                 " DO UPDATE SET count = watch_rejections.count + EXCLUDED.count",
                 *args,
@@ -260,7 +261,9 @@ def raw_record(event: faust.EventT) -> RawRecord:
 
 
 async def retry_until_done(what: str, action: Callable[[], Awaitable[Any]]) -> Any:
-    """Retry an outside call with capped backoff until it succeeds (or we are cancelled)."""
+    """Retry an outside call with capped backoff until it succeeds (or we are
+    cancelled).
+    """
     delay_s = 0.1
     while True:
         try:

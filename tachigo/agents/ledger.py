@@ -24,7 +24,9 @@ class LedgerBatch:
 def decode_credits(
     batch_records: list[RawRecord], *, agent: str = "ledger"
 ) -> LedgerBatch:
-    """Split raw records into valid credits and dead letters (undecodable or wrong kind)."""
+    """Split raw records into valid credits and dead letters (undecodable or wrong
+    kind).
+    """
     batch = LedgerBatch()
     for raw in batch_records:
         try:
@@ -101,7 +103,8 @@ async def write_credits(
         batch.dead_letters.clear()  # they are re-read with the rest of the batch
         return 0, error.rewinds
     for credit in result.conflicts:
-        # Same credit id, different content: the rules were not deterministic. Nothing is
+        # Same credit id, different content: the rules were not deterministic. Nothing
+        # is
         # written for it; the record is kept in dead-letters for an operator.
         log.critical("credit_conflict", extra={"credit_id": credit.credit_id})
         batch.dead_letters.append(

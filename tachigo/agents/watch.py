@@ -55,7 +55,9 @@ class WatchBatch:
 
 
 class SweepIndex:
-    """Per (partition, clock): a min-heap of (close_at_s, user_id) with lazy deletion."""
+    """Per (partition, clock): a min-heap of (close_at_s, user_id) with lazy
+    deletion.
+    """
 
     def __init__(self) -> None:
         self._heaps: dict[tuple[int, str], list[tuple[int, str]]] = {}

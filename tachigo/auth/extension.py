@@ -42,7 +42,8 @@ def verify_extension_jwt(settings: AuthSettings, token: str) -> ExtensionClaims:
     """Verify a Twitch extension frontend JWT.
 
     Raises:
-        AuthError: bad signature, algorithm other than HS256, expired, or missing claims.
+        AuthError: bad signature, algorithm other than HS256, expired, or missing
+            claims.
     """
     try:
         claims = jwt.decode(

@@ -1,2 +1,3 @@
 """Kafka plumbing shared by the API, the worker and the replay: the wire format of our
-topics (``records``), their creation (``topics``) and a durable producer (``producer``)."""
+topics (``records``), their creation (``topics``) and a durable producer
+(``producer``)."""

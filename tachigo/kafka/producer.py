@@ -40,7 +40,8 @@ class RecordProducer:
             await self._producer.stop()
             raise UnavailableError(
                 f"kafka at {self._settings.kafka.bootstrap_servers} is unreachable; "
-                "start it with `tachigo dev up` or check TACHIGO_KAFKA__BOOTSTRAP_SERVERS",
+                "start it with `tachigo dev up` or check"
+                " TACHIGO_KAFKA__BOOTSTRAP_SERVERS",
             ) from error
 
     async def stop(self) -> None:

@@ -1,6 +1,7 @@
 """Wire format of the records on our topics: compact JSON objects, one kind per record.
 
-The ``heartbeats`` topic carries four kinds, all in the order the worker must judge them:
+The ``heartbeats`` topic carries four kinds, all in the order the worker must judge
+them:
 ``hb`` (keyed by user id), and the control kinds ``tick``, ``stream`` and ``settings``,
 which are written to every partition so each partition sees them in order with its
 heartbeats. ``clock`` names the timeline a record's time belongs to: ``live`` for the
@@ -46,7 +47,9 @@ class StreamEvent:
 
 @dataclass(frozen=True, slots=True)
 class SettingsEvent:
-    """A full snapshot of one channel's earn settings (see ``rules.ChannelSettings``)."""
+    """A full snapshot of one channel's earn settings (see
+    ``rules.ChannelSettings``).
+    """
 
     channel_id: str
     settings: dict[str, Any]

@@ -1,2 +1,3 @@
-"""The PostgreSQL ledger: schema and migrations, the repository that writes credits and
-reads balances, and the invariant checks behind ``tachigo reconcile``. All SQL lives here."""
+"""The PostgreSQL ledger: schema and migrations, the repository that writes credits
+and reads balances, and the invariant checks behind ``tachigo reconcile``. All SQL
+lives here."""

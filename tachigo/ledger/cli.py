@@ -31,7 +31,9 @@ async def reconcile(settings: Settings) -> int:
 
 
 async def channel_command(settings: Settings, args: argparse.Namespace) -> int:
-    """``tachigo channel create|live|offline ID``: writes Postgres and tells the worker."""
+    """``tachigo channel create|live|offline ID``: writes Postgres and tells the
+    worker.
+    """
     pool = await create_pool(settings, size_max=2)
     producer = RecordProducer(settings)
     try:

@@ -17,12 +17,15 @@ _CHECKS: dict[str, str] = {
     # Balances equal the sums of their journal rows.
     "balance_equals_journal": """
         SELECT a.user_id, a.channel_id, a.spendable, a.cumulative,
-               coalesce(j.s, 0) AS journal_spendable, coalesce(j.c, 0) AS journal_cumulative
+               coalesce(j.s, 0) AS journal_spendable,
+               coalesce(j.c, 0) AS journal_cumulative
         FROM accounts a
-        FULL JOIN (SELECT user_id, channel_id, sum(delta_spendable) s, sum(delta_cumulative) c
+        FULL JOIN (SELECT user_id, channel_id, sum(delta_spendable) s,
+                          sum(delta_cumulative) c
                    FROM ledger_entries GROUP BY user_id, channel_id) j
           ON j.user_id = a.user_id AND j.channel_id = a.channel_id
-        WHERE a.user_id IS NULL OR j.user_id IS NULL AND (a.spendable <> 0 OR a.cumulative <> 0)
+        WHERE a.user_id IS NULL
+           OR j.user_id IS NULL AND (a.spendable <> 0 OR a.cumulative <> 0)
            OR a.spendable <> coalesce(j.s, 0) OR a.cumulative <> coalesce(j.c, 0)
         LIMIT 100""",
     # Each row's balance-after follows from the previous row of the same account.

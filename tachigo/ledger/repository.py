@@ -1,4 +1,6 @@
-"""Reads and writes of accounts and the journal. Every write is one short transaction."""
+"""Reads and writes of accounts and the journal. Every write is one short
+transaction.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +25,8 @@ _INSERT_ENTRIES = (
     "INSERT INTO ledger_entries (id, user_id, channel_id, kind, delta_spendable,"
     " delta_cumulative, spendable_after, cumulative_after, watch_seconds, bucket_start,"
     " idempotency_key, request_hash)"
-    " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bigint[],"
+    " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[],"
+    " $5::bigint[],"
     " $6::bigint[], $7::bigint[], $8::bigint[], $9::integer[], $10::timestamptz[],"
     " $11::text[], $12::bytea[])"
 )
@@ -121,14 +124,16 @@ async def apply_credits_txn(
     keys = sorted({(uuid.UUID(c.user_id), c.channel_id) for c in credits})
     users, channels = [k[0] for k in keys], [k[1] for k in keys]
     await conn.execute(
-        "INSERT INTO accounts (user_id, channel_id) SELECT * FROM unnest($1::uuid[], $2::text[])"
+        "INSERT INTO accounts (user_id, channel_id) SELECT * FROM unnest($1::uuid[],"
+        " $2::text[])"
         " ON CONFLICT DO NOTHING",
         users,
         channels,
     )
     rows = await conn.fetch(
         "SELECT a.user_id, a.channel_id, a.spendable, a.cumulative FROM accounts a"
-        " JOIN unnest($1::uuid[], $2::text[]) k(u, c) ON a.user_id = k.u AND a.channel_id = k.c"
+        " JOIN unnest($1::uuid[], $2::text[]) k(u, c) ON a.user_id = k.u AND"
+        " a.channel_id = k.c"
         " ORDER BY a.user_id, a.channel_id FOR UPDATE OF a",
         users,
         channels,
@@ -161,8 +166,10 @@ async def apply_credits_txn(
         await conn.execute(_INSERT_ENTRIES, *columns)
         touched = sorted({(uuid.UUID(c.user_id), c.channel_id) for c in fresh})
         await conn.execute(
-            "UPDATE accounts a SET spendable = v.s, cumulative = v.c, updated_at = now()"
-            " FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::bigint[]) v(u, ch, s, c)"
+            "UPDATE accounts a SET spendable = v.s, cumulative = v.c, updated_at ="
+            " now()"
+            " FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::bigint[]) v(u,"
+            " ch, s, c)"
             " WHERE a.user_id = v.u AND a.channel_id = v.ch",
             [k[0] for k in touched],
             [k[1] for k in touched],
@@ -208,7 +215,8 @@ async def advance_positions(
     for span in ordered:
         await conn.execute(
             "INSERT INTO consumer_positions (consumer, topic, partition, next_offset)"
-            " VALUES ($1, $2, $3, $4) ON CONFLICT (consumer, topic, partition) DO UPDATE"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT (consumer, topic, partition) DO"
+            " UPDATE"
             " SET next_offset = greatest(consumer_positions.next_offset,"
             " EXCLUDED.next_offset), updated_at = now()",
             consumer,
@@ -252,7 +260,8 @@ async def get_balance(
 ) -> Balance:
     """Return the (user, channel) balance; zeros when the account does not exist yet."""
     row = await pool.fetchrow(
-        "SELECT spendable, cumulative FROM accounts WHERE user_id = $1 AND channel_id = $2",
+        "SELECT spendable, cumulative FROM accounts WHERE user_id = $1 AND"
+        " channel_id = $2",
         user_id,
         channel_id,
     )
@@ -264,7 +273,8 @@ async def get_history(
 ) -> list[asyncpg.Record]:
     """Return the newest journal rows of one account, newest first."""
     return await pool.fetch(
-        "SELECT kind, delta_spendable, spendable_after, watch_seconds, reference, created_at"
+        "SELECT kind, delta_spendable, spendable_after, watch_seconds, reference,"
+        " created_at"
         " FROM ledger_entries WHERE user_id = $1 AND channel_id = $2"
         " ORDER BY seq DESC LIMIT $3",
         user_id,

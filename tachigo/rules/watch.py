@@ -212,7 +212,9 @@ def sweep_viewer(
     facts: dict[str, ChannelFacts],
     limits: WatchLimits,
 ) -> list[CreditDraft]:
-    """Close every open bucket whose end is at or before ``before_s`` (mutates state)."""
+    """Close every open bucket whose end is at or before ``before_s`` (mutates
+    state).
+    """
     credits = []
     for channel_id, chan in sorted(state.channels.items()):
         if chan.has_open_bucket() and chan.open_start_s + limits.bucket_s <= before_s:

@@ -1,4 +1,6 @@
-"""Admin routes for operating channels: register a channel, set it live/offline (dev)."""
+"""Admin routes for operating channels: register a channel, set it live/offline
+(dev).
+"""
 
 from __future__ import annotations
 
@@ -56,7 +58,9 @@ async def post_channel(request: web.Request) -> web.Response:
 
 
 async def post_channel_live(request: web.Request) -> web.Response:
-    """POST /api/v1/admin/channels/{channel_id}/live: mark online/offline (development)."""
+    """POST /api/v1/admin/channels/{channel_id}/live: mark online/offline
+    (development).
+    """
     await require_admin(request)
     ctx = context(request)
     body = await read_json(request, LiveBody)

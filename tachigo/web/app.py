@@ -35,7 +35,8 @@ from tachigo.web.middlewares import (
 
 log = logging.getLogger(__name__)
 
-# Extra route modules (auth, dashboard, ...) register here: each exposes add_routes(app).
+# Extra route modules (auth, dashboard, ...) register here: each exposes
+# add_routes(app).
 ROUTE_MODULES = [ingest, eventsub, admin, auth_routes, users, dashboard, agencies]
 
 
@@ -124,7 +125,8 @@ async def get_openapi(request: web.Request) -> web.Response:
             "summary": doc[0] if doc else "",
             "responses": {
                 "default": {
-                    "description": "JSON envelope {success, data} or {success:false, error, code, details}"
+                    "description": "JSON envelope {success, data} or"
+                    " {success:false, error, code, details}"
                 }
             },
         }

@@ -1,4 +1,6 @@
-"""What every handler can reach: settings, the Postgres pool, the Kafka producer, caches."""
+"""What every handler can reach: settings, the Postgres pool, the Kafka producer,
+caches.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +36,9 @@ class AppContext:
             return None
         return found[0]
 
-    def remember_token(self, token: str, found: Principal, *, expires_at_s: object) -> None:
+    def remember_token(
+        self, token: str, found: Principal, *, expires_at_s: object
+    ) -> None:
         if not isinstance(expires_at_s, int | float):
             return
         if len(self._tokens) >= _CACHE_ENTRIES_MAX:

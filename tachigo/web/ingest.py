@@ -42,7 +42,8 @@ async def accept_heartbeat(request: web.Request) -> tuple[Principal, str, int]:
     """Validate and durably enqueue one heartbeat; return (principal, channel, ms).
 
     Raises:
-        ValidationError, AuthError, ForbiddenError (``wrong_channel``, ``anonymous_viewer``),
+        ValidationError, AuthError,
+        ForbiddenError (``wrong_channel``, ``anonymous_viewer``),
         NotFoundError (``unknown_channel``), UnavailableError (Kafka down: 503).
     """
     ctx = context(request)
@@ -60,7 +61,8 @@ async def accept_heartbeat(request: web.Request) -> tuple[Principal, str, int]:
     if who.channel_id is not None and channel_id != who.channel_id:
         HEARTBEATS.labels("wrong_channel").inc()
         raise ForbiddenError(
-            f"heartbeat names channel {channel_id} but the extension JWT is for channel "
+            f"heartbeat names channel {channel_id} but the extension JWT is for"
+            f" channel "
             f"{who.channel_id}; send heartbeats for the channel being watched",
             code="wrong_channel",
             jwt_channel_id=who.channel_id,
@@ -122,7 +124,9 @@ async def post_watch_start(request: web.Request) -> web.Response:
 
 
 async def post_watch_end(request: web.Request) -> web.Response:
-    """POST /api/v1/extension/watch/end: idempotent; a session ends when heartbeats stop."""
+    """POST /api/v1/extension/watch/end: idempotent; a session ends when heartbeats
+    stop.
+    """
     await principal(request)
     await read_json(request, HeartbeatBody, allow_empty=True)
     return ok({"ended": True})

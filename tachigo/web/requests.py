@@ -1,4 +1,6 @@
-"""Reading requests: bounded JSON bodies into pydantic models, principals from headers."""
+"""Reading requests: bounded JSON bodies into pydantic models, principals from
+headers.
+"""
 
 from __future__ import annotations
 
@@ -122,8 +124,13 @@ async def verify_token(request: web.Request, token: str) -> Principal:
         ext = verify_extension_jwt(ctx.settings.auth, token)
         twitch_user_id = require_identified(ext)
         user_id = await ctx.twitch_user(twitch_user_id)
-        found = Principal(user_id, "viewer", source="ext", channel_id=ext.channel_id,
-                          twitch_user_id=twitch_user_id)
+        found = Principal(
+            user_id,
+            "viewer",
+            source="ext",
+            channel_id=ext.channel_id,
+            twitch_user_id=twitch_user_id,
+        )
     else:
         found = verify_access_token(ctx.settings.auth, token)
     # Verified above, so the payload's exp is the signed one.
@@ -135,7 +142,9 @@ def peek_claims(token: str) -> dict[str, Any]:
     """The payload of a JWT without checking it (only to route and cache it)."""
     try:
         payload = token.split(".")[1]
-        claims = orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        claims = orjson.loads(
+            base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        )
     except (IndexError, ValueError, orjson.JSONDecodeError):
         return {}
     return claims if isinstance(claims, dict) else {}

@@ -110,8 +110,9 @@ async def producer(
 class WorkerProcess:
     """A real ``tachigo worker`` subprocess, for end-to-end and crash tests."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, *,
-                 supervised: bool = True) -> None:
+    def __init__(
+        self, env: dict[str, str], log_path: Path, *, supervised: bool = True
+    ) -> None:
         self.env = {**os.environ, **env}
         self.supervised = supervised
         self.log_path = log_path
@@ -123,7 +124,10 @@ class WorkerProcess:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [
-                sys.executable, "-m", "tachigo", "worker",
+                sys.executable,
+                "-m",
+                "tachigo",
+                "worker",
                 *([] if self.supervised else ["--no-supervise"]),
             ],
             env=self.env,

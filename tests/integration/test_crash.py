@@ -34,12 +34,27 @@ async def journal_rows(pool: asyncpg.Pool, channel_ids: list[str]) -> int:
 
 
 async def test_worker_killed_mid_replay_credits_everything_exactly_once(
-    settings: Settings, pool: asyncpg.Pool, test_env: dict[str, str], database: str,
-    topics: list[str], tmp_path: Path,
+    settings: Settings,
+    pool: asyncpg.Pool,
+    test_env: dict[str, str],
+    database: str,
+    topics: list[str],
+    tmp_path: Path,
 ) -> None:
-    args = build_parser().parse_args([
-        "replay", "--users", "500", "--days", "1", "--start-day", "3",
-        "--name", f"crash-{secrets.token_hex(3)}", "--no-wait"])
+    args = build_parser().parse_args(
+        [
+            "replay",
+            "--users",
+            "500",
+            "--days",
+            "1",
+            "--start-day",
+            "3",
+            "--name",
+            f"crash-{secrets.token_hex(3)}",
+            "--no-wait",
+        ]
+    )
     options = read_options(args)
     schedule = await asyncio.to_thread(plan_schedule, settings, options)
     channel_ids = list(schedule.channel_ids.values())
@@ -56,6 +71,7 @@ async def test_worker_killed_mid_replay_credits_everything_exactly_once(
 
         async def more_credited(seen: int = seen) -> bool:
             return await journal_rows(pool, channel_ids) > seen
+
         await eventually(more_credited, timeout_s=120, what="new credits before a kill")
         worker.kill()
         killed_at_rows.append(await journal_rows(pool, channel_ids))
@@ -66,18 +82,26 @@ async def test_worker_killed_mid_replay_credits_everything_exactly_once(
     # 2. The expected totals, computed straight from the schedule.
     snapshots = await store.load_channel_settings(pool, channel_ids)
     expected = await asyncio.to_thread(
-        expected_totals, iter_records(schedule, settings_by_channel=snapshots),
-        limits=expected_limits(settings))
+        expected_totals,
+        iter_records(schedule, settings_by_channel=snapshots),
+        limits=expected_limits(settings),
+    )
     assert killed_at_rows[-1] < expected.buckets, "the kills came after the last credit"
 
     # 3. Everything is credited exactly once and the ledger reconciles.
     async def all_credited() -> check.Observed | None:
         observed = await check.observe(pool, channel_ids)
         return observed if observed.buckets >= expected.buckets else None
-    observed = await eventually(all_credited, timeout_s=300, what="every bucket credited")
+
+    observed = await eventually(
+        all_credited, timeout_s=300, what="every bucket credited"
+    )
     try:
         assert (observed.points, observed.seconds, observed.buckets) == (
-            expected.points, expected.seconds, expected.buckets)
+            expected.points,
+            expected.seconds,
+            expected.buckets,
+        )
         credited = {k: v for k, v in expected.channels.items() if v.buckets}
         assert observed.channels == credited
         assert await journal_rows(pool, channel_ids) == expected.buckets

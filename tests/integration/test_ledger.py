@@ -1,4 +1,6 @@
-"""The ledger on the real Postgres: idempotent credit batches and the schema's guards."""
+"""The ledger on the real Postgres: idempotent credit batches and the schema's
+guards.
+"""
 
 from __future__ import annotations
 

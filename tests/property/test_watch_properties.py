@@ -53,7 +53,9 @@ schedules = st.lists(beat, min_size=1, max_size=150)
 def build_records(
     schedule: list[tuple[str, str, int]], *, with_ticks: bool = True
 ) -> list[bytes]:
-    """Settings for every channel (no live requirement), heartbeats in time order, ticks."""
+    """Settings for every channel (no live requirement), heartbeats in time order,
+    ticks.
+    """
     out = [
         records.encode(records.SettingsEvent(c, {"require_live": False}, BASE_MS))
         for c in CHANNELS
@@ -119,7 +121,9 @@ def test_duplicated_records_change_nothing(schedule, data):
 def test_interleaving_other_viewers_changes_no_viewers_credits(
     schedule, rnd: random.Random
 ):
-    """Each viewer's heartbeats keep their order; how viewers interleave is irrelevant."""
+    """Each viewer's heartbeats keep their order; how viewers interleave is
+    irrelevant.
+    """
     values = build_records(schedule, with_ticks=False)
     head, beats, tail = values[:3], values[3:-1], values[-1:]
     by_user: dict[str, list[bytes]] = {}
@@ -200,11 +204,14 @@ def test_records_past_the_stored_position_are_not_judged_and_ask_for_a_rewind():
     store = DictStore()
     processor = WatchProcessor(store, limits=LIMITS)
     values = build_records([("u1", "c1", 0), ("u1", "c1", 300), ("u1", "c1", 600)])
-    first = processor.process([RawRecord("hb", 0, i, None, v) for i, v in enumerate(values[:4])])
+    first = processor.process(
+        [RawRecord("hb", 0, i, None, v) for i, v in enumerate(values[:4])]
+    )
     store.apply(first)
     # faust skipped offsets 4..5: the next batch starts at 6.
     later = processor.process(
-        [RawRecord("hb", 0, i, None, v) for i, v in enumerate(values) if i >= 6])
+        [RawRecord("hb", 0, i, None, v) for i, v in enumerate(values) if i >= 6]
+    )
     assert later.rewinds == {0: 4}
     assert later.outcomes == {} and later.credits == []
     assert later.viewer_writes == {}

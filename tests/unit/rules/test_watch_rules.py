@@ -54,7 +54,8 @@ def feed(
             ["accepted", "accepted", "duplicate", "duplicate"],
             [0, 30, 0, 0],
         ),
-        # Under 20 s after the last accepted heartbeat (any channel): ignored, clock kept.
+        # Under 20 s after the last accepted heartbeat (any channel): ignored, clock
+        # kept.
         (
             [(0, "ch"), (15, "other"), (30, "ch")],
             ["accepted", "too_fast", "accepted"],
@@ -103,7 +104,8 @@ def test_excluded_viewer_earns_nothing():
 
 
 def test_bucket_closes_on_later_heartbeat_with_carry():
-    # T0 is 100 s into its bucket; heartbeats every 30 s until 230 s -> 130 s credited in
+    # T0 is 100 s into its bucket; heartbeats every 30 s until 230 s -> 130 s credited
+    # in
     # bucket 1 (ends at +200 s); the beat at +230 s is in bucket 2 and closes bucket 1.
     state = ViewerState()
     credits = []
@@ -152,7 +154,8 @@ def test_multiplier_applies_to_whole_points_and_cap_limits_the_day():
         )
         credits.extend(outcome.credits)
         reasons.append(outcome.reason)
-    # Bucket 1 earns 180 s -> 3 points x 3 = 9, cut to the cap of 5; then the day is full.
+    # Bucket 1 earns 180 s -> 3 points x 3 = 9, cut to the cap of 5; then the day is
+    # full.
     assert [c.points for c in credits] == [5]
     assert reasons[7:] == ["capped"] * (len(reasons) - 7)
 
