@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 REJECTION_REASONS = (
@@ -106,18 +108,18 @@ class ViewerState:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, object]) -> ViewerState:
+    def from_json(cls, data: dict[str, Any]) -> ViewerState:
         channels = {
             k: ChannelState(
                 int(v[0]), int(v[1]), int(v[2]), int(v[3]), str(v[4]), int(v[5])
             )
-            for k, v in data["ch"].items()  # type: ignore[attr-defined]
+            for k, v in data["ch"].items()
         }
         return cls(
             last_ms=data["l"],
-            channel_id=data["c"],  # type: ignore[arg-type]
+            channel_id=data["c"],
             session_broken=bool(data["b"]),
-            session_start_ms=data.get("s"),  # type: ignore[arg-type]
+            session_start_ms=data.get("s"),
             channels=channels,
         )
 
@@ -209,7 +211,7 @@ def sweep_viewer(
     state: ViewerState,
     *,
     before_s: int,
-    facts: dict[str, ChannelFacts],
+    facts: Mapping[str, ChannelFacts],
     limits: WatchLimits,
 ) -> list[CreditDraft]:
     """Close every open bucket whose end is at or before ``before_s`` (mutates
@@ -233,7 +235,7 @@ def judge_heartbeat(
     at_ms: int,
     state: ViewerState,
     *,
-    facts: dict[str, ChannelFacts],
+    facts: Mapping[str, ChannelFacts],
     limits: WatchLimits,
     excluded_user_ids: frozenset[str] = frozenset(),
 ) -> Outcome:
