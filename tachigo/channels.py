@@ -3,6 +3,7 @@ records that tell the worker about changes (DESIGN section 4, "Time is data").""
 
 from __future__ import annotations
 
+import functools
 import time
 import zoneinfo
 from dataclasses import dataclass
@@ -33,19 +34,37 @@ class ChannelRow:
     is_live: bool
 
 
+# Names zoneinfo resolves that are not real, portable zones.
+_NOT_ZONES = ("localtime", "Factory", "posixrules")
+
+
 def validate_time_zone(name: str) -> str:
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
-        raise ValidationError(
-            f"unknown time zone {name!r}; use an IANA name such as Europe/Berlin",
-            code="invalid_time_zone",
-            field="time_zone",
-        ) from error
-    return name
+    """Accept canonical IANA zone names only (not ``localtime``, folders or paths).
+
+    Raises:
+        ValidationError: ``invalid_time_zone``.
+    """
+    if (
+        name in _zone_names()
+        and name not in _NOT_ZONES
+        and not name.startswith(("posix/", "right/"))
+    ):
+        return name
+    raise ValidationError(
+        f"unknown time zone {name!r}; use an IANA name such as Europe/Berlin",
+        code="invalid_time_zone",
+        field="time_zone",
+    )
 
 
-async def get_channel(pool: asyncpg.Pool, channel_id: str) -> ChannelRow | None:
+@functools.lru_cache(maxsize=1)
+def _zone_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+async def get_channel(
+    pool: asyncpg.Pool | asyncpg.Connection, channel_id: str
+) -> ChannelRow | None:
     row = await pool.fetchrow(
         "SELECT channel_id, seconds_per_point, multiplier, daily_cap_points,"
         " require_live,"
@@ -92,22 +111,28 @@ async def upsert_channel(
         ", ".join(f"{c} = EXCLUDED.{c}" for c in changes)
         or "channel_id = EXCLUDED.channel_id"
     )
-    try:
-        await pool.execute(
-            f"INSERT INTO channels ({', '.join(columns)}) VALUES ({placeholders})"
-            f" ON CONFLICT (channel_id) DO UPDATE SET {updates}, updated_at = now()",
-            *values,
+    # One writer per channel at a time, from the write to the acked control record:
+    # two concurrent changes must reach the worker in the order Postgres saw them.
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", channel_id)
+        try:
+            await conn.execute(
+                f"INSERT INTO channels ({', '.join(columns)}) VALUES ({placeholders})"
+                f" ON CONFLICT (channel_id) DO UPDATE SET {updates},"
+                " updated_at = now()",
+                *values,
+            )
+        except asyncpg.CheckViolationError as error:
+            raise ValidationError(
+                f"setting out of range: {error.constraint_name}",
+                code="invalid_setting",
+            ) from error
+        row = await get_channel(conn, channel_id)
+        assert row is not None  # just written in this transaction; not a ledger rule
+        event = SettingsEvent(
+            channel_id, row.settings, at_ms or int(time.time() * 1000), clock
         )
-    except asyncpg.CheckViolationError as error:
-        raise ValidationError(
-            f"setting out of range: {error.constraint_name}", code="invalid_setting"
-        ) from error
-    row = await get_channel(pool, channel_id)
-    assert row is not None  # just written in this function; not a ledger rule
-    event = SettingsEvent(
-        channel_id, row.settings, at_ms or int(time.time() * 1000), clock
-    )
-    await producer.send_to_every_partition(settings.kafka.heartbeats_topic, event)
+        await producer.send_to_every_partition(settings.kafka.heartbeats_topic, event)
     return row
 
 
@@ -121,8 +146,11 @@ async def set_live(
     stream_id: str | None = None,
     at_ms: int | None = None,
     clock: str = LIVE_CLOCK,
-) -> None:
+) -> bool:
     """Record a stream going online/offline and fan it out to every worker partition.
+
+    ``at_ms`` is when it happened (default: now). An event older than the last one
+    applied to the channel is ignored and ``False`` returned.
 
     Produces the event on ``stream-events`` (key: channel) and on each ``heartbeats``
     partition, so the worker judges heartbeats against it in arrival order.
@@ -130,21 +158,33 @@ async def set_live(
     Raises:
         NotFoundError: the channel is not registered.
     """
-    status = await pool.execute(
-        "UPDATE channels SET is_live = $2, stream_id = $3, live_changed_at = now(),"
-        " updated_at = now() WHERE channel_id = $1",
-        channel_id,
-        online,
-        stream_id,
-    )
-    if status == "UPDATE 0":
-        raise NotFoundError(
-            f"channel {channel_id} is not registered; create it first",
-            code="unknown_channel",
-            channel_id=channel_id,
+    changed_at_ms = at_ms or int(time.time() * 1000)
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", channel_id)
+        current = await conn.fetchrow(
+            "SELECT live_changed_at FROM channels WHERE channel_id = $1", channel_id
         )
-    event = StreamEvent(
-        channel_id, online, at_ms or int(time.time() * 1000), stream_id, clock
-    )
-    await producer.send(settings.kafka.stream_events_topic, event, key=channel_id)
-    await producer.send_to_every_partition(settings.kafka.heartbeats_topic, event)
+        if current is None:
+            raise NotFoundError(
+                f"channel {channel_id} is not registered; create it first",
+                code="unknown_channel",
+                channel_id=channel_id,
+            )
+        seen = current["live_changed_at"]
+        if seen is not None and seen.timestamp() * 1000 > changed_at_ms:
+            return (
+                False  # an older event arriving late (Twitch retries) changes nothing
+            )
+        await conn.execute(
+            "UPDATE channels SET is_live = $2, stream_id = $3,"
+            " live_changed_at = to_timestamp($4::double precision / 1000),"
+            " updated_at = now() WHERE channel_id = $1",
+            channel_id,
+            online,
+            stream_id,
+            changed_at_ms,
+        )
+        event = StreamEvent(channel_id, online, changed_at_ms, stream_id, clock)
+        await producer.send(settings.kafka.stream_events_topic, event, key=channel_id)
+        await producer.send_to_every_partition(settings.kafka.heartbeats_topic, event)
+    return True

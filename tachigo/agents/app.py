@@ -214,30 +214,36 @@ class WorkerRunner:
     async def write_tables(self, batch: WatchBatch) -> None:
         """Write changed keys to the tables' changelogs (acked), then to memory.
 
-        We produce the changelog records ourselves, in one acknowledged batch, instead
+        Order matters for a crash in between: viewers first, then facts, and in each
+        partition the ``next_offset`` fact last. Once a partition's position is in
+        the changelog, everything the batch did to that partition is too, and the
+        records below it are never judged again (see ``WatchProcessor``).
+        We produce the changelog records ourselves, in acknowledged batches, instead
         of through faust's per-key buffer: it is much faster and the changelog is
         certainly durable before faust commits the batch's offsets.
         """
         facts, viewers = self.store.facts, self.store.viewers
-        writes = [
-            (facts, key, value, partition)
-            for key, (partition, value) in batch.fact_writes.items()
-        ]
-        writes += [
+        viewer_writes = [
             (viewers, user_id, entry.to_json(), entry.partition)
             for user_id, entry in batch.viewer_writes.items()
         ]
-        by_topic: dict[str, list[tuple[bytes | None, int | None, bytes]]] = {}
-        for table, key, value, partition in writes:
-            by_topic.setdefault(table.changelog_topic.get_topic_name(), []).append(
-                (orjson.dumps(key), partition, orjson.dumps(value))
-            )
+        fact_writes = sorted(
+            (
+                (facts, key, value, partition)
+                for key, (partition, value) in batch.fact_writes.items()
+            ),
+            key=lambda w: w[1].endswith("|next_offset"),
+        )
         producer = await self.producer()
-        for topic, items in by_topic.items():
+        for writes in (viewer_writes, fact_writes):
+            if not writes:
+                continue
+            topic = writes[0][0].changelog_topic.get_topic_name()
+            items = [(orjson.dumps(k), p, orjson.dumps(v)) for _, k, v, p in writes]
             await retry_until_done(
                 f"changelog_{topic}", lambda t=topic, i=items: producer.send_raw(t, i)
             )
-        for table, key, value, partition in writes:
+        for table, key, value, partition in viewer_writes + fact_writes:
             store = table.data
             store[key] = value
             # The memory store forgets keys of partitions this worker no longer owns

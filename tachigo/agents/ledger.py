@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -52,6 +53,10 @@ def decode_credits(
 
 
 def is_valid_credit(credit: records.Credit) -> bool:
+    try:
+        uuid.UUID(credit.user_id)
+    except ValueError:
+        return False
     return (
         credit.points >= 0
         and credit.seconds >= 0
@@ -113,6 +118,16 @@ async def write_credits(
                 "credit_conflict",
                 "ledger",
                 "credit id already journaled with other content",
+            )
+        )
+    for credit in result.unknown_users:
+        log.error("credit_for_unknown_user", extra={"credit_id": credit.credit_id})
+        batch.dead_letters.append(
+            dead_letter(
+                batch.raw_by_credit[credit.credit_id],
+                "unknown_user",
+                "ledger",
+                "no such user; the credit was not booked",
             )
         )
     return result.inserted, {}

@@ -187,17 +187,25 @@ class WatchProcessor:
         return batch
 
     def is_next_record(self, raw: RawRecord, batch: WatchBatch) -> bool:
-        """Whether to judge ``raw``: lower offsets are replays (harmless), higher ones
-        than our position mean a gap; the partition is then skipped until rewound."""
+        """Whether to judge ``raw``, by our stored position in its partition.
+
+        Below the position: already absorbed into the tables (a redelivery after a
+        crash or rebalance); judging it again against later state could change its
+        verdict, so it is skipped. Above it: records were skipped on the way in; the
+        partition is left alone for this batch and ``rewinds`` says where to re-read.
+        """
         key = next_offset_key(raw.partition)
         pending = batch.fact_writes.get(key)
         expected = pending[1] if pending is not None else self._store.get_fact(key)
+        if expected is not None and raw.offset < expected:
+            batch.outcomes["redelivered"] += 1
+            return False
         if expected is not None and raw.offset > expected:
             batch.rewinds.setdefault(raw.partition, expected)
             return False
         if raw.partition in batch.rewinds:
             return False  # keep the partition's order: nothing after a gap this batch
-        batch.fact_writes[key] = (raw.partition, max(expected or 0, raw.offset + 1))
+        batch.fact_writes[key] = (raw.partition, raw.offset + 1)
         return True
 
     def apply(

@@ -105,8 +105,21 @@ class RecordProducer:
             )
             raise UnavailableError(
                 f"kafka did not acknowledge {len(items)} record(s) on {topic} within "
-                f"{self._timeout_s}s; nothing was accepted, retry later",
+                f"{self._timeout_s}s; they may still arrive later. Retrying is safe: "
+                "a repeated heartbeat is ignored as a duplicate",
             ) from error
+
+    async def check(self) -> None:
+        """Ask the broker for fresh metadata (readiness probe).
+
+        Raises:
+            UnavailableError: no answer within the send timeout.
+        """
+        try:
+            async with asyncio.timeout(min(self._timeout_s, 2.0)):
+                await self._producer.client.fetch_all_metadata()
+        except (KafkaError, TimeoutError, OSError) as error:
+            raise UnavailableError("kafka does not answer metadata requests") from error
 
     async def partitions(self, topic: str) -> list[int]:
         if topic not in self._partitions:

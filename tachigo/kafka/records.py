@@ -106,11 +106,39 @@ def encode(record: Any) -> bytes:
     return orjson.dumps(record)  # orjson writes dataclasses field by field
 
 
+_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "user_id": str,
+    "channel_id": str,
+    "at_ms": int,
+    "source": str,
+    "clock": str,
+    "kind": str,
+    "online": bool,
+    "stream_id": (str, type(None)),
+    "settings": dict,
+    "credit_id": str,
+    "bucket_start_s": int,
+    "seconds": int,
+    "points": int,
+    "multiplier": int,
+    "closed_at_ms": int,
+}
+
+
 def decode(raw: bytes | str) -> Any:
-    """Parse one record; raise ``RecordFormatError`` for anything malformed."""
+    """Parse one record and check its field types; raise ``RecordFormatError`` for
+    anything malformed (the caller dead-letters it)."""
     try:
         data = orjson.loads(raw)
         cls = _KINDS[data["kind"]]
-        return cls(**data)
+        record = cls(**data)
     except (orjson.JSONDecodeError, KeyError, TypeError) as error:
         raise RecordFormatError(f"undecodable record: {error}") from error
+    for name, expected in _FIELD_TYPES.items():
+        value = data.get(name, None)
+        if name in data and (
+            not isinstance(value, expected)
+            or (expected is int and isinstance(value, bool))
+        ):
+            raise RecordFormatError(f"field {name} has type {type(value).__name__}")
+    return record

@@ -37,6 +37,7 @@ class CreditBatchResult:
     inserted: int
     duplicates: int
     conflicts: tuple[Credit, ...]
+    unknown_users: tuple[Credit, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +119,28 @@ async def apply_credits(
 
 
 async def apply_credits_txn(
+    conn: asyncpg.Connection, credits: list[Credit]
+) -> CreditBatchResult:
+    # 0. Credits of users that do not exist cannot be booked (and would fail the
+    #    whole batch on the foreign key); they are handed back, not retried.
+    known = {
+        r["id"]
+        for r in await conn.fetch(
+            "SELECT id FROM users WHERE id = ANY($1::uuid[])",
+            list({uuid.UUID(c.user_id) for c in credits}),
+        )
+    }
+    unknown = tuple(c for c in credits if uuid.UUID(c.user_id) not in known)
+    credits = [c for c in credits if uuid.UUID(c.user_id) in known]
+    if not credits:
+        return CreditBatchResult(0, 0, (), unknown)
+    result = await apply_credits_known(conn, credits)
+    return CreditBatchResult(
+        result.inserted, result.duplicates, result.conflicts, unknown
+    )
+
+
+async def apply_credits_known(
     conn: asyncpg.Connection, credits: list[Credit]
 ) -> CreditBatchResult:
     # 1. Lock the accounts in a fixed order so concurrent batches cannot deadlock.

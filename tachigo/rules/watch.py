@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 REJECTION_REASONS = (
     "duplicate",
@@ -52,7 +52,7 @@ class ChannelSettings:
             multiplier=max(0, int(data.get("multiplier", 1))),  # type: ignore[call-overload]
             daily_cap_points=max(0, int(data.get("daily_cap_points", 0))),  # type: ignore[call-overload]
             require_live=bool(data.get("require_live", True)),
-            time_zone=str(data.get("time_zone", "UTC")),
+            time_zone=known_time_zone(str(data.get("time_zone", "UTC"))),
             ignored_user_ids=frozenset(str(u) for u in ignored),  # type: ignore[attr-defined]
         )
 
@@ -163,6 +163,17 @@ def credit_id(user_id: str, channel_id: str, bucket_start_s: int) -> str:
 @lru_cache(maxsize=1024)
 def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
+
+
+@lru_cache(maxsize=1)
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def known_time_zone(name: str) -> str:
+    """``name`` if it is an IANA zone this host knows, else UTC (the API validates
+    zones on write; this keeps a bad control record from stopping the worker)."""
+    return name if name in _zone_names() else "UTC"
 
 
 def local_day(at_s: int, time_zone: str) -> str:

@@ -8,7 +8,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from tachigo import channels
-from tachigo.errors import ForbiddenError
+from tachigo.auth.roles import load_actor, require_role
 from tachigo.web.context import context
 from tachigo.web.requests import ChannelIdStr, principal, read_json
 from tachigo.web.responses import ok
@@ -33,9 +33,14 @@ class LiveBody(BaseModel):
 
 
 async def require_admin(request: web.Request) -> None:
-    who = await principal(request)
-    if not who.has_role("admin"):
-        raise ForbiddenError("this route needs the admin role", code="forbidden")
+    """The caller's current role (read from Postgres, not the token) must be admin.
+
+    Raises:
+        ForbiddenError: not an admin now, or an extension token.
+        AuthError: the user is gone or deactivated.
+    """
+    actor = await load_actor(context(request).pool, await principal(request))
+    require_role(actor, "admin")
 
 
 async def post_channel(request: web.Request) -> web.Response:

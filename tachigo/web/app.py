@@ -96,7 +96,7 @@ async def get_readyz(request: web.Request) -> web.Response:
     except (OSError, TimeoutError, Exception):  # boundary: any failure means not ready
         checks["db"] = "unavailable"
     try:
-        await ctx.producer.partitions(ctx.settings.kafka.heartbeats_topic)
+        await ctx.producer.check()
     except (TachigoError, TimeoutError):
         checks["kafka"] = "unavailable"
     ready = all(v == "ok" for v in checks.values())

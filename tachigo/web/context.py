@@ -28,6 +28,25 @@ class AppContext:
     _channels: dict[str, tuple[bool, float]] = field(default_factory=dict)
     _twitch_users: dict[str, uuid.UUID] = field(default_factory=dict)
     _tokens: dict[str, tuple[Principal, float]] = field(default_factory=dict)
+    _users: dict[uuid.UUID, tuple[bool, float]] = field(default_factory=dict)
+
+    async def is_active_user(self, user_id: uuid.UUID) -> bool:
+        """Whether the user exists and is active; answers are cached
+        ``channel_cache_s`` so a deactivation stops earning within seconds."""
+        now = time.monotonic()
+        cached = self._users.get(user_id)
+        if cached is not None and now - cached[1] < self.settings.api.channel_cache_s:
+            return cached[0]
+        active = bool(
+            await self.pool.fetchval(
+                "SELECT is_active FROM users WHERE id = $1 AND deleted_at IS NULL",
+                user_id,
+            )
+        )
+        if len(self._users) >= _CACHE_ENTRIES_MAX:
+            self._users.clear()
+        self._users[user_id] = (active, now)
+        return active
 
     def verified_token(self, token: str) -> Principal | None:
         """The principal of a token verified earlier, while it has not expired."""

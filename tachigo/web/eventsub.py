@@ -90,17 +90,26 @@ async def post_eventsub(request: web.Request) -> web.StreamResponse:
             "EventSub body is not JSON", code="invalid_json", status=400
         ) from error
 
+    if not isinstance(payload, dict):
+        raise ValidationError(
+            "EventSub body must be a JSON object", code="invalid_payload", status=400
+        )
     kind = request.headers.get(_H_TYPE, "")
     if kind == "webhook_callback_verification":
-        return web.Response(
-            text=str(payload.get("challenge", "")), content_type="text/plain"
-        )
+        challenge = payload.get("challenge")
+        if not isinstance(challenge, str) or not challenge:
+            raise ValidationError(
+                "verification request without a challenge string",
+                code="invalid_payload",
+                status=400,
+            )
+        return web.Response(text=challenge, content_type="text/plain")
     if await ctx.pool.fetchval(
         "SELECT 1 FROM eventsub_messages WHERE message_id = $1", message_id
     ):
         return ok({"duplicate": True})
     if kind == "notification":
-        await apply_notification(request, payload)
+        await apply_notification(request, payload, sent_at_s=parse_timestamp(timestamp))
     else:
         log.info("eventsub_message", extra={"type": kind, "message_id": message_id})
     # Record the id only after the effect is durable: a failure above lets Twitch retry.
@@ -111,7 +120,11 @@ async def post_eventsub(request: web.Request) -> web.StreamResponse:
     return ok({"duplicate": False})
 
 
-async def apply_notification(request: web.Request, payload: dict[str, object]) -> None:
+async def apply_notification(
+    request: web.Request, payload: dict[str, object], *, sent_at_s: float
+) -> None:
+    """Apply stream.online/offline at the time it happened: ``started_at`` for online,
+    the message time for offline; an event older than the channel's last is ignored."""
     ctx = context(request)
     subscription = payload.get("subscription") or {}
     event = payload.get("event") or {}
@@ -132,6 +145,12 @@ async def apply_notification(request: web.Request, payload: dict[str, object]) -
         )
     online = kind == "stream.online"
     stream_id = str(event["id"]) if online and event.get("id") else None
+    happened_s = sent_at_s
+    if online and isinstance(event.get("started_at"), str):
+        try:
+            happened_s = parse_timestamp(str(event["started_at"]))
+        except ValueError:
+            pass  # fall back to the message time
     try:
         await channels.set_live(
             ctx.pool,
@@ -140,6 +159,7 @@ async def apply_notification(request: web.Request, payload: dict[str, object]) -
             channel_id,
             online=online,
             stream_id=stream_id,
+            at_ms=int(happened_s * 1000),
         )
     except NotFoundError:
         log.warning("eventsub_unknown_channel", extra={"channel_id": channel_id})

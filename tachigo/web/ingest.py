@@ -67,6 +67,12 @@ async def accept_heartbeat(request: web.Request) -> tuple[Principal, str, int]:
             code="wrong_channel",
             jwt_channel_id=who.channel_id,
         )
+    if not await ctx.is_active_user(who.user_id):
+        HEARTBEATS.labels("account_disabled").inc()
+        raise ForbiddenError(
+            "this account is unknown or deactivated and earns nothing; log in again",
+            code="account_disabled",
+        )
     if not await ctx.channel_exists(channel_id):
         HEARTBEATS.labels("unknown_channel").inc()
         raise NotFoundError(

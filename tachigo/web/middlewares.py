@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+import asyncpg
 from aiohttp import web
 
 from tachigo.errors import TachigoError, UnavailableError
@@ -74,6 +75,17 @@ async def error_middleware(
             code,
             message,
             headers={k: v for k, v in error.headers.items() if k in ("Allow",)},
+        )
+    except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError) as error:
+        log.warning(
+            "postgres_unavailable",
+            extra={"path": request.path, "error": repr(error)[:200]},
+        )
+        return fail(
+            503,
+            "service_unavailable",
+            "the database is unreachable; retry in a few seconds",
+            headers={"Retry-After": "5"},
         )
     except asyncio.CancelledError:
         raise

@@ -65,7 +65,7 @@ async def test_extension_heartbeat_is_acknowledged_only_once_in_kafka(
     assert mine and mine[0].channel_id == channel_id and mine[0].source == "ext"
 
 
-def bad_requests(settings, channel_id):  # type: ignore[no-untyped-def]
+def bad_requests(settings, channel_id, known_user):  # type: ignore[no-untyped-def]
     good = extension_jwt(settings, channel_id=channel_id, user_id="42")
     auth = {"Authorization": f"Bearer {good}"}
     forged = extension_jwt(
@@ -79,7 +79,8 @@ def bad_requests(settings, channel_id):  # type: ignore[no-untyped-def]
     )
     anonymous = extension_jwt(settings, channel_id=channel_id, user_id=None)
     other = extension_jwt(settings, channel_id="someone-else", user_id="42")
-    app_token = issue_access_token(settings.auth, uuid.uuid4(), "viewer")
+    app_token = issue_access_token(settings.auth, known_user, "viewer")
+    ghost_token = issue_access_token(settings.auth, uuid.uuid4(), "viewer")
     return [
         ("malformed json", auth, b"{not json", 400, "invalid_json"),
         ("not an object", auth, b"[1, 2]", 400, "invalid_json"),
@@ -148,14 +149,27 @@ def bad_requests(settings, channel_id):  # type: ignore[no-untyped-def]
             422,
             "validation_failed",
         ),
+        (
+            "token of a user that does not exist",
+            {"Authorization": f"Bearer {ghost_token}"},
+            b'{"channel_id": "' + channel_id.encode() + b'"}',
+            403,
+            "account_disabled",
+        ),
     ]
 
 
 async def test_bad_heartbeats_get_a_stable_code_and_write_nothing(
     client, settings, channel_id
 ):
+    known_user = uuid.uuid4()
+    await client.app[CONTEXT_KEY].pool.execute(
+        "INSERT INTO users (id) VALUES ($1)", known_user
+    )
     before = await end_offsets(settings, settings.kafka.heartbeats_topic)
-    for name, headers, body, status, code in bad_requests(settings, channel_id):
+    for name, headers, body, status, code in bad_requests(
+        settings, channel_id, known_user
+    ):
         response = await client.post(
             "/api/v1/heartbeats",
             data=body,

@@ -215,3 +215,28 @@ def test_records_past_the_stored_position_are_not_judged_and_ask_for_a_rewind():
     assert later.rewinds == {0: 4}
     assert later.outcomes == {} and later.credits == []
     assert later.viewer_writes == {}
+
+
+def test_redelivered_records_below_the_stored_position_are_not_judged_again():
+    """Tables written, offsets not yet committed, crash: the batch comes again. A
+    heartbeat rejected while the channel was offline must not pass the second time."""
+    values = [
+        records.encode(records.SettingsEvent("c1", {"require_live": True}, BASE_MS)),
+        records.encode(records.Heartbeat("u1", "c1", BASE_MS + 1_000)),
+        records.encode(records.StreamEvent("c1", True, BASE_MS + 2_000)),
+        records.encode(records.Heartbeat("u1", "c1", BASE_MS + 31_000)),
+        records.encode(records.Heartbeat("u1", "c1", BASE_MS + 61_000)),
+        records.encode(records.Tick(BASE_MS + 10_000_000)),
+    ]
+    raws = [RawRecord("hb", 0, i, None, v) for i, v in enumerate(values)]
+    clean, _ = run(values, batch_size=3)
+
+    store = DictStore()
+    processor = WatchProcessor(store, limits=LIMITS)
+    first = processor.process(raws[:3])
+    store.apply(first)
+    processor = WatchProcessor(store, limits=LIMITS)  # restarted worker
+    again = processor.process(raws)  # redelivered from offset 0
+    assert again.outcomes["redelivered"] == 3
+    assert first.credits + again.credits == clean
+    assert sum(c.seconds for c in clean) == 30
