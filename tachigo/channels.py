@@ -129,11 +129,32 @@ async def upsert_channel(
             ) from error
         row = await get_channel(conn, channel_id)
         assert row is not None  # just written in this transaction; not a ledger rule
+        snapshot = {
+            **row.settings,
+            "ignored_user_ids": await ignored_ids_both_ways(
+                conn, row.settings["ignored_user_ids"]
+            ),
+        }
         event = SettingsEvent(
-            channel_id, row.settings, at_ms or int(time.time() * 1000), clock
+            channel_id, snapshot, at_ms or int(time.time() * 1000), clock
         )
         await producer.send_to_every_partition(settings.kafka.heartbeats_topic, event)
     return row
+
+
+async def ignored_ids_both_ways(
+    conn: asyncpg.Connection, ignored: list[str]
+) -> list[str]:
+    """Streamers list Twitch ids; heartbeats carry our user id (and the Twitch id only
+    when the token has it). Send the worker both forms."""
+    if not ignored:
+        return []
+    ours = await conn.fetch(
+        "SELECT user_id::text AS id FROM auth_providers WHERE provider = 'twitch'"
+        " AND provider_id = ANY($1::text[]) AND deleted_at IS NULL",
+        ignored,
+    )
+    return sorted({*ignored, *(r["id"] for r in ours)})
 
 
 async def set_live(

@@ -38,6 +38,8 @@ def run_supervised(argv: list[str]) -> int:
         child = subprocess.Popen(argv)
         code = wait_for_child(child)
         if stopping or not should_restart(code):
+            if not stopping:
+                log.error("worker_exited", extra={"exit_code": code})
             return 0 if stopping and code in (0, -signal.SIGTERM) else code
         now = time.monotonic()
         restarts.append(now)

@@ -258,6 +258,7 @@ class WatchProcessor:
             facts=facts,
             limits=self._limits,
             excluded_user_ids=self._excluded,
+            alias=hb.alias,
         )
         batch.outcomes[outcome.reason] += 1
         if outcome.reason != "accepted":

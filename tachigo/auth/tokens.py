@@ -39,11 +39,14 @@ def issue_access_token(
     *,
     now_s: int | None = None,
     channel_id: str | None = None,
+    twitch_user_id: str | None = None,
 ) -> str:
     """Return a signed access token valid for ``access_ttl_s`` seconds.
 
     ``channel_id`` (claim ``cid``) binds a token minted from an extension login to the
     channel of that extension JWT: its heartbeats may only name that channel.
+    ``twitch_user_id`` (claim ``tid``) lets channel ignore lists, which name Twitch
+    ids, apply to this viewer's heartbeats.
     """
     issued = int(time.time()) if now_s is None else now_s
     claims: dict[str, object] = {
@@ -56,6 +59,8 @@ def issue_access_token(
     }
     if channel_id is not None:
         claims["cid"] = channel_id
+    if twitch_user_id is not None:
+        claims["tid"] = twitch_user_id
     return jwt.encode(
         claims, settings.access_secret.get_secret_value(), algorithm="HS256"
     )
@@ -90,7 +95,12 @@ def verify_access_token(settings: AuthSettings, token: str) -> Principal:
         raise AuthError("invalid access token; log in again", code="invalid_token")
     channel_id = claims.get("cid")
     if channel_id is not None:
+        twitch_user_id = claims.get("tid")
         return Principal(
-            user_id=user_id, role=role, source="ext", channel_id=str(channel_id)
+            user_id=user_id,
+            role=role,
+            source="ext",
+            channel_id=str(channel_id),
+            twitch_user_id=str(twitch_user_id) if twitch_user_id else None,
         )
     return Principal(user_id=user_id, role=role)

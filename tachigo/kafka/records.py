@@ -26,6 +26,8 @@ class Heartbeat:
     source: str = "ext"
     clock: str = LIVE_CLOCK
     kind: str = "hb"
+    # The viewer's Twitch user id when known: channel ignore lists name Twitch ids.
+    alias: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +117,7 @@ _FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     "kind": str,
     "online": bool,
     "stream_id": (str, type(None)),
+    "alias": (str, type(None)),
     "settings": dict,
     "credit_id": str,
     "bucket_start_s": int,

@@ -249,8 +249,12 @@ def judge_heartbeat(
     facts: Mapping[str, ChannelFacts],
     limits: WatchLimits,
     excluded_user_ids: frozenset[str] = frozenset(),
+    alias: str | None = None,
 ) -> Outcome:
     """Apply rules 2-8 to one heartbeat received at ``at_ms``; mutates ``state``.
+
+    ``alias`` is the viewer's other id (the Twitch user id) that exclusion lists may
+    name instead of ours.
 
     ``facts`` must hold the heartbeat's channel and every channel with an open bucket
     (missing ones fall back to default settings, offline).
@@ -265,8 +269,9 @@ def judge_heartbeat(
     chan = state.channels.get(channel_id) or ChannelState()
     bucket_start_s = at_s - at_s % limits.bucket_s
 
+    ids = (user_id,) if alias is None else (user_id, alias)
     reason = judge_heartbeat_rejection(
-        user_id, at_ms, state, chan, fact, bucket_start_s, limits, excluded_user_ids
+        ids, at_ms, state, chan, fact, bucket_start_s, limits, excluded_user_ids
     )
     if reason is not None:
         if reason in ("excluded", "channel_offline", "capped"):
@@ -286,7 +291,7 @@ def judge_heartbeat(
 
 
 def judge_heartbeat_rejection(
-    user_id: str,
+    ids: tuple[str, ...],
     at_ms: int,
     state: ViewerState,
     chan: ChannelState,
@@ -295,7 +300,8 @@ def judge_heartbeat_rejection(
     limits: WatchLimits,
     excluded_user_ids: frozenset[str],
 ) -> str | None:
-    if user_id in excluded_user_ids or user_id in fact.settings.ignored_user_ids:
+    ignored = fact.settings.ignored_user_ids
+    if any(i in excluded_user_ids or i in ignored for i in ids):
         return "excluded"
     if bucket_start_s < chan.closed_to_s:
         return "late"

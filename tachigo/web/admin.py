@@ -15,7 +15,8 @@ from tachigo.web.responses import ok
 
 
 class ChannelBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: "7", 7.0 or true are not a multiplier of 7 or 1; they are errors.
+    model_config = ConfigDict(extra="forbid", strict=True)
     channel_id: ChannelIdStr
     display_name: str | None = Field(default=None, max_length=100)
     seconds_per_point: int | None = Field(default=None, ge=1, le=86_400)

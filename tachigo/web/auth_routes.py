@@ -184,9 +184,20 @@ def clear_cookie(response: web.StreamResponse, settings: Settings, name: str) ->
 
 
 def token_pair(
-    settings: Settings, user_id: uuid.UUID, role: str, *, channel_id: str | None = None
+    settings: Settings,
+    user_id: uuid.UUID,
+    role: str,
+    *,
+    channel_id: str | None = None,
+    twitch_user_id: str | None = None,
 ) -> dict[str, Any]:
-    token = issue_access_token(settings.auth, user_id, role, channel_id=channel_id)
+    token = issue_access_token(
+        settings.auth,
+        user_id,
+        role,
+        channel_id=channel_id,
+        twitch_user_id=twitch_user_id,
+    )
     return {"access_token": token, "expires_in": settings.auth.access_ttl_s}
 
 
@@ -403,7 +414,11 @@ async def post_extension_login(request: web.Request) -> web.StreamResponse:
     user_id = await ctx.twitch_user(twitch_user_id)
     user = await accounts.require_active_user(ctx.pool, user_id)
     tokens = token_pair(
-        ctx.settings, user_id, user["role"], channel_id=claims.channel_id
+        ctx.settings,
+        user_id,
+        user["role"],
+        channel_id=claims.channel_id,
+        twitch_user_id=twitch_user_id,
     )
     return ok({"user": accounts.user_view(user), "tokens": tokens})
 

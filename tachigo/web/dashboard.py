@@ -56,7 +56,8 @@ class ConfigBody(BaseModel):
     """DESIGN section 4 settings. As in the Go service, 0 for ``seconds_per_point`` or
     ``multiplier`` means "keep"; a missing or null field is kept too."""
 
-    model_config = ConfigDict(extra="ignore")
+    # strict: "7", 7.0 or true are not a multiplier of 7 or 1; they are errors.
+    model_config = ConfigDict(extra="ignore", strict=True)
     seconds_per_point: int | None = Field(default=None, ge=0, le=86_400)
     multiplier: int | None = Field(default=None, ge=0, le=1000)
     daily_cap_points: int | None = Field(default=None, ge=0, le=10**12)

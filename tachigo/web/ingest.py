@@ -83,7 +83,9 @@ async def accept_heartbeat(request: web.Request) -> tuple[Principal, str, int]:
 
     # Rule 1: the server's clock, stamped here, is the heartbeat's time.
     at_ms = int(time.time() * 1000)
-    record = Heartbeat(str(who.user_id), channel_id, at_ms, source=who.source)
+    record = Heartbeat(
+        str(who.user_id), channel_id, at_ms, source=who.source, alias=who.twitch_user_id
+    )
     await ctx.producer.send(
         ctx.settings.kafka.heartbeats_topic, record, key=record.user_id
     )

@@ -174,3 +174,14 @@ def test_daily_cap_resets_on_the_channel_time_zone_day():
         )
         points.extend(c.points for c in outcome.credits)
     assert sum(points) == 2
+
+
+def test_channel_ignore_list_naming_the_twitch_id_excludes_the_viewer():
+    ignored = {
+        "ch": ChannelFacts(ChannelSettings(ignored_user_ids=frozenset({"tw-77"})), True)
+    }
+    state = ViewerState()
+    outcome = judge_heartbeat(
+        "u1", "ch", T0, state, facts=ignored, limits=LIMITS, alias="tw-77"
+    )
+    assert outcome.reason == "excluded"
