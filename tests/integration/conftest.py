@@ -5,8 +5,10 @@ runs never see each other's data (the journal is append-only and cannot be empti
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -135,6 +137,7 @@ class WorkerProcess:
                 *([] if self.supervised else ["--no-supervise"]),
             ],
             env=self.env,
+            start_new_session=True,  # its own process group: stop() reaches the child
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -150,18 +153,26 @@ class WorkerProcess:
         raise AssertionError(f"worker not ready in {timeout_s}s:\n{self.tail()}")
 
     def kill(self) -> None:
+        """SIGKILL the worker's whole process group (supervisor and faust child)."""
         assert self.proc is not None
-        self.proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            pass
+        # Whatever is left of the group (a child that ignored SIGTERM) goes now.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=10)
 
     def tail(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
@@ -173,6 +184,8 @@ async def worker(
 ) -> AsyncIterator[WorkerProcess]:
     process = WorkerProcess(test_env, tmp_path / "worker.log")
     process.start()
-    await process.wait_ready()
-    yield process
-    process.stop()
+    try:
+        await process.wait_ready()
+        yield process
+    finally:
+        process.stop()

@@ -41,6 +41,18 @@ async def test_worker_killed_mid_replay_credits_everything_exactly_once(
     topics: list[str],
     tmp_path: Path,
 ) -> None:
+    worker = WorkerProcess(test_env, tmp_path / "worker.log", supervised=False)
+    worker.start()
+    try:
+        await worker.wait_ready()
+        await kill_during_replay_and_check(settings, pool, worker)
+    finally:
+        worker.stop()
+
+
+async def kill_during_replay_and_check(
+    settings: Settings, pool: asyncpg.Pool, worker: WorkerProcess
+) -> None:
     args = build_parser().parse_args(
         [
             "replay",
@@ -55,12 +67,8 @@ async def test_worker_killed_mid_replay_credits_everything_exactly_once(
             "--no-wait",
         ]
     )
-    options = read_options(args)
-    schedule = await asyncio.to_thread(plan_schedule, settings, options)
+    schedule = await asyncio.to_thread(plan_schedule, settings, read_options(args))
     channel_ids = list(schedule.channel_ids.values())
-    worker = WorkerProcess(test_env, tmp_path / "worker.log", supervised=False)
-    worker.start()
-    await worker.wait_ready()
 
     # 1. Write the whole replay while the worker runs; kill it with SIGKILL as soon as
     #    credits start to land, restart it, and do that again.
@@ -76,7 +84,7 @@ async def test_worker_killed_mid_replay_credits_everything_exactly_once(
         worker.kill()
         killed_at_rows.append(await journal_rows(pool, channel_ids))
         worker.start()
-        await worker.wait_ready(timeout_s=120)
+        await worker.wait_ready()
     assert await writing == 0
 
     # 2. The expected totals, computed straight from the schedule.
@@ -96,15 +104,13 @@ async def test_worker_killed_mid_replay_credits_everything_exactly_once(
     observed = await eventually(
         all_credited, timeout_s=300, what="every bucket credited"
     )
-    try:
-        assert (observed.points, observed.seconds, observed.buckets) == (
-            expected.points,
-            expected.seconds,
-            expected.buckets,
-        )
-        credited = {k: v for k, v in expected.channels.items() if v.buckets}
-        assert observed.channels == credited
-        assert await journal_rows(pool, channel_ids) == expected.buckets
-        assert await find_violations(pool) == []
-    finally:
-        worker.stop()
+    assert (observed.points, observed.seconds, observed.buckets) == (
+        expected.points,
+        expected.seconds,
+        expected.buckets,
+    )
+    assert observed.channels == {
+        k: v for k, v in expected.channels.items() if v.buckets
+    }
+    assert await journal_rows(pool, channel_ids) == expected.buckets
+    assert await find_violations(pool) == []
