@@ -63,6 +63,9 @@ class ApiSettings(BaseModel):
     body_bytes_max: int = Field(default=16 * 1024, ge=256)
     request_timeout_s: float = Field(default=30.0, gt=0)
     channel_cache_s: float = Field(default=5.0, ge=0)
+    # A deactivated account stops earning within this long; heartbeats come every 30 s
+    # per viewer, so a shorter cache would miss on nearly every request.
+    user_cache_s: float = Field(default=60.0, ge=0)
     cors_origins: list[str] = Field(
         default_factory=lambda: ["http://localhost:3000", "http://localhost:5173"]
     )

@@ -32,10 +32,10 @@ class AppContext:
 
     async def is_active_user(self, user_id: uuid.UUID) -> bool:
         """Whether the user exists and is active; answers are cached
-        ``channel_cache_s`` so a deactivation stops earning within seconds."""
+        ``user_cache_s`` (60 s) so a deactivation stops earning within a minute."""
         now = time.monotonic()
         cached = self._users.get(user_id)
-        if cached is not None and now - cached[1] < self.settings.api.channel_cache_s:
+        if cached is not None and now - cached[1] < self.settings.api.user_cache_s:
             return cached[0]
         active = bool(
             await self.pool.fetchval(
