@@ -107,27 +107,27 @@ async def write_credits(
     except repository.PositionGapError as error:
         batch.dead_letters.clear()  # they are re-read with the rest of the batch
         return 0, error.rewinds
+    # Same credit id, different content: the rules were not deterministic. Credits of
+    # users that do not exist cannot be booked. Neither is written; both are kept in
+    # dead-letters for an operator, never retried.
     for credit in result.conflicts:
-        # Same credit id, different content: the rules were not deterministic. Nothing
-        # is
-        # written for it; the record is kept in dead-letters for an operator.
         log.critical("credit_conflict", extra={"credit_id": credit.credit_id})
-        batch.dead_letters.append(
-            dead_letter(
-                batch.raw_by_credit[credit.credit_id],
-                "credit_conflict",
-                "ledger",
-                "credit id already journaled with other content",
-            )
-        )
     for credit in result.unknown_users:
         log.error("credit_for_unknown_user", extra={"credit_id": credit.credit_id})
-        batch.dead_letters.append(
-            dead_letter(
-                batch.raw_by_credit[credit.credit_id],
-                "unknown_user",
-                "ledger",
-                "no such user; the credit was not booked",
-            )
+    for code, message, credits in (
+        (
+            "credit_conflict",
+            "credit id already journaled with other content",
+            result.conflicts,
+        ),
+        (
+            "unknown_user",
+            "no such user; the credit was not booked",
+            result.unknown_users,
+        ),
+    ):
+        batch.dead_letters.extend(
+            dead_letter(batch.raw_by_credit[c.credit_id], code, "ledger", message)
+            for c in credits
         )
     return result.inserted, {}

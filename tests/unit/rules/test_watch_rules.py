@@ -104,9 +104,8 @@ def test_excluded_viewer_earns_nothing():
 
 
 def test_bucket_closes_on_later_heartbeat_with_carry():
-    # T0 is 100 s into its bucket; heartbeats every 30 s until 230 s -> 130 s credited
-    # in
-    # bucket 1 (ends at +200 s); the beat at +230 s is in bucket 2 and closes bucket 1.
+    # T0 is 100 s into its bucket, which ends at +200 s: the beats at +0..+180 s credit
+    # 6 x 30 = 180 s there; the beat at +210 s is in the next bucket and closes it.
     state = ViewerState()
     credits = []
     for offset_s in range(0, 240, 30):
