@@ -1,4 +1,4 @@
-"""The ``tachigo`` command line: one entry point for every process and tool.
+"""tachigo: one command for every process and tool of the watch-to-earn engine.
 
 Configuration comes from ``TACHIGO_*`` environment variables; see docs/configuration.md.
 """

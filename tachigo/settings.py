@@ -98,7 +98,6 @@ class DevSettings(BaseModel):
     kafka_port: int = 19092
     kafka_controller_port: int = 19093
     postgres_port: int = 55432
-    worker_web_port: int = 6066
 
 
 class Settings(BaseSettings):

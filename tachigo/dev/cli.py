@@ -218,9 +218,9 @@ def service_status(settings: Settings, name: str) -> ComponentStatus:
         is_up = pid is not None and answers_health(port)
         note = "GET /health is not 200" if pid is not None and not is_up else ""
         return ComponentStatus(name, is_up=is_up, pid=pid, port=port, note=note)
-    return ComponentStatus(
-        name, is_up=pid is not None, pid=pid, port=settings.dev.worker_web_port
-    )
+    # The worker listens on no port (faust's web server is off); it is up while its
+    # supervisor runs.
+    return ComponentStatus(name, is_up=pid is not None, pid=pid, port=None)
 
 
 def answers_health(port: int) -> bool:

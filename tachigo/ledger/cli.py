@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import uuid
 from typing import Any
 
@@ -42,7 +43,9 @@ async def channel_command(settings: Settings, args: argparse.Namespace) -> int:
             row = await channels.upsert_channel(
                 pool, producer, settings, args.channel_id, changes=channel_changes(args)
             )
-            print(f"channel {row.channel_id}: {row.settings}")
+            print(
+                f"channel {row.channel_id}: {json.dumps(row.settings, sort_keys=True)}"
+            )
         else:
             await channels.set_live(
                 pool, producer, settings, args.channel_id, online=args.action == "live"
