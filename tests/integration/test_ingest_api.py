@@ -339,3 +339,84 @@ async def test_eventsub_rejects_forged_and_stale_messages_without_effect(
     assert not await pool.fetchval(
         "SELECT is_live FROM channels WHERE channel_id = $1", channel_id
     )
+
+
+async def test_eventsub_event_older_than_the_last_applied_one_changes_nothing(
+    client, settings, channel_id
+):
+    now = datetime.now(UTC)
+    offline = orjson.dumps(
+        {
+            "subscription": {"type": "stream.offline", "version": "1"},
+            "event": {"broadcaster_user_id": channel_id},
+        }
+    )
+    online_old = orjson.dumps(
+        {
+            "subscription": {"type": "stream.online", "version": "1"},
+            "event": {
+                "id": "1",
+                "broadcaster_user_id": channel_id,
+                "type": "live",
+                "started_at": (
+                    now.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+                ),
+            },
+        }
+    )
+    response = await client.post(
+        "/api/v1/webhooks/twitch/eventsub",
+        data=offline,
+        headers=eventsub_headers(settings, offline, message_id=secrets.token_hex(8)),
+    )
+    assert response.status == 200
+    stamp = datetime.fromtimestamp(time.time() - 120, UTC).strftime(
+        "%Y-%m-%dT%H:%M:%S.%fZ"
+    )
+    late = online_old.replace(
+        now.replace(microsecond=0).isoformat().replace("+00:00", "Z").encode(),
+        stamp.encode(),
+    )
+    response = await client.post(
+        "/api/v1/webhooks/twitch/eventsub",
+        data=late,
+        headers=eventsub_headers(settings, late, message_id=secrets.token_hex(8)),
+    )
+    assert response.status == 200
+    pool = client.app[CONTEXT_KEY].pool
+    assert not await pool.fetchval(
+        "SELECT is_live FROM channels WHERE channel_id = $1", channel_id
+    )
+
+
+async def test_deactivated_account_heartbeats_are_refused(client, settings, channel_id):
+    user = uuid.uuid4()
+    pool = client.app[CONTEXT_KEY].pool
+    await pool.execute("INSERT INTO users (id, is_active) VALUES ($1, false)", user)
+    token = issue_access_token(settings.auth, user, "viewer")
+    response = await client.post(
+        "/api/v1/heartbeats",
+        json={"channel_id": channel_id},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert (response.status, (await response.json())["code"]) == (
+        403,
+        "account_disabled",
+    )
+
+
+async def test_admin_route_uses_the_role_postgres_holds_not_the_tokens(
+    client, settings
+):
+    demoted = uuid.uuid4()
+    pool = client.app[CONTEXT_KEY].pool
+    await pool.execute("INSERT INTO users (id, role) VALUES ($1, 'viewer')", demoted)
+    token = issue_access_token(
+        settings.auth, demoted, "admin"
+    )  # minted before demotion
+    response = await client.post(
+        "/api/v1/admin/channels",
+        json={"channel_id": f"ch-{secrets.token_hex(4)}"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert (response.status, (await response.json())["code"]) == (403, "forbidden")

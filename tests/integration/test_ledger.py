@@ -160,3 +160,31 @@ async def aborted_attempt(pool: asyncpg.Pool, chunk: list[Credit]) -> None:
                 conn, list({c.credit_id: c for c in chunk}.values())
             )
             raise Abort
+
+
+async def test_batch_starting_past_the_stored_position_writes_nothing_and_says_where(
+    pool,
+):
+    user = await new_user(pool)
+    consumer = f"c-{uuid.uuid4().hex[:6]}"
+    first = [repository.PartitionSpan("credits", 3, 0, 10)]
+    await repository.apply_credits(
+        pool, [credit(user, "ch-g", 0, 2)], consumer=consumer, spans=first
+    )
+    skipped = [repository.PartitionSpan("credits", 3, 15, 20)]
+    with pytest.raises(repository.PositionGapError) as raised:
+        await repository.apply_credits(
+            pool, [credit(user, "ch-g", 300, 2)], consumer=consumer, spans=skipped
+        )
+    assert raised.value.rewinds == {("credits", 3): 10}
+    assert (await repository.get_balance(pool, user, "ch-g")).cumulative == 2
+
+
+async def test_credits_of_unknown_users_are_handed_back_not_booked(pool):
+    ghost = uuid.uuid4()
+    user = await new_user(pool)
+    result = await repository.apply_credits(
+        pool, [credit(ghost, "ch-h", 0, 5), credit(user, "ch-h", 0, 5)]
+    )
+    assert [c.user_id for c in result.unknown_users] == [str(ghost)]
+    assert result.inserted == 1
