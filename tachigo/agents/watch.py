@@ -79,19 +79,37 @@ class SweepIndex:
             del self._heaps[key]
 
 
-class BatchFacts(Mapping[str, ChannelFacts]):
-    """Channel facts as one partition sees them: this batch's writes, else the cache."""
+def fact_value(stored: Any | None, offset: int | None) -> Any | None:
+    """The value a stored fact had when the record at ``offset`` was judged.
 
-    def __init__(self, batch: WatchBatch, cache: FactsCache, partition: int) -> None:
-        self._batch, self._cache, self._partition = batch, cache, partition
+    A fact is stored as ``{"v": value, "prev": value before, "since": offset}``. If a
+    crash kept a batch's facts but not its position, the batch is judged again; its
+    records before ``since`` must see ``prev``, as they did the first time.
+    """
+    if not isinstance(stored, dict) or "v" not in stored:
+        return stored
+    if offset is not None and offset < stored["since"]:
+        return stored["prev"]
+    return stored["v"]
+
+
+class BatchFacts(Mapping[str, ChannelFacts]):
+    """Channel facts as one partition sees them at one record: this batch's writes,
+    else the cache."""
+
+    def __init__(
+        self, batch: WatchBatch, cache: FactsCache, partition: int, offset: int
+    ) -> None:
+        self._batch, self._cache = batch, cache
+        self._partition, self._offset = partition, offset
 
     def __getitem__(self, channel_id: str) -> ChannelFacts:
         writes = self._batch.fact_writes
         settings_at = settings_key(self._partition, channel_id)
         live_at = live_key(self._partition, channel_id)
         if settings_at in writes or live_at in writes:
-            return self._cache.build(self._partition, channel_id, writes)
-        return self._cache.get(self._partition, channel_id)
+            return self._cache.build(self._partition, channel_id, writes, self._offset)
+        return self._cache.get(self._partition, channel_id, self._offset)
 
     def __iter__(self) -> Iterator[str]:
         return iter(())
@@ -109,21 +127,41 @@ class FactsCache:
 
     def __init__(self, store: StateStore) -> None:
         self._store = store
-        self._entries: dict[tuple[int, str], ChannelFacts] = {}
+        self._entries: dict[tuple[int, str], tuple[ChannelFacts, int]] = {}
 
-    def get(self, partition: int, channel_id: str) -> ChannelFacts:
+    def get(self, partition: int, channel_id: str, offset: int) -> ChannelFacts:
         found = self._entries.get((partition, channel_id))
-        if found is None:
-            found = self.build(partition, channel_id, {})
-            self._entries[(partition, channel_id)] = found
-        return found
+        if found is not None and offset >= found[1]:
+            return found[0]
+        facts = self.build(partition, channel_id, {}, offset)
+        since = max(
+            self.since(settings_key(partition, channel_id)),
+            self.since(live_key(partition, channel_id)),
+        )
+        if offset >= since:
+            self._entries[(partition, channel_id)] = (facts, since)
+        return facts
+
+    def since(self, key: str) -> int:
+        stored = self._store.get_fact(key)
+        return (
+            int(stored["since"])
+            if isinstance(stored, dict) and "since" in stored
+            else 0
+        )
 
     def build(
-        self, partition: int, channel_id: str, writes: dict[str, tuple[int, Any]]
+        self,
+        partition: int,
+        channel_id: str,
+        writes: dict[str, tuple[int, Any]],
+        offset: int,
     ) -> ChannelFacts:
         def lookup(key: str) -> Any | None:
             pending = writes.get(key)
-            return pending[1] if pending is not None else self._store.get_fact(key)
+            if pending is not None:
+                return pending[1]["v"]
+            return fact_value(self._store.get_fact(key), offset)
 
         raw = lookup(settings_key(partition, channel_id))
         settings = ChannelSettings.from_dict(raw) if raw else ChannelSettings()
@@ -212,21 +250,22 @@ class WatchProcessor:
         self, partition: int, record: Any, raw: RawRecord, batch: WatchBatch
     ) -> None:
         if isinstance(record, records.Heartbeat):
-            self.apply_heartbeat(partition, record, batch)
+            self.apply_heartbeat(partition, record, batch, raw.offset)
         elif isinstance(record, records.Tick):
-            self.apply_tick(partition, record, batch)
+            self.apply_tick(partition, record, batch, raw.offset)
         elif isinstance(record, records.StreamEvent):
             self._facts.drop(partition, record.channel_id)
-            batch.fact_writes[live_key(partition, record.channel_id)] = (
-                partition,
+            self.write_fact(
+                batch,
+                live_key(partition, record.channel_id),
                 {"online": record.online, "at": record.at_ms},
+                raw,
             )
             batch.outcomes["stream_event"] += 1
         elif isinstance(record, records.SettingsEvent):
             self._facts.drop(partition, record.channel_id)
-            batch.fact_writes[settings_key(partition, record.channel_id)] = (
-                partition,
-                record.settings,
+            self.write_fact(
+                batch, settings_key(partition, record.channel_id), record.settings, raw
             )
             batch.outcomes["settings_event"] += 1
         else:
@@ -239,17 +278,31 @@ class WatchProcessor:
                 )
             )
 
+    def write_fact(
+        self, batch: WatchBatch, key: str, value: Any, raw: RawRecord
+    ) -> None:
+        """Record a fact change with the value it replaces (see ``fact_value``)."""
+        pending = batch.fact_writes.get(key)
+        if pending is not None:
+            prev, since = pending[1]["prev"], pending[1]["since"]
+        else:
+            prev, since = fact_value(self._store.get_fact(key), None), raw.offset
+        batch.fact_writes[key] = (
+            raw.partition,
+            {"v": value, "prev": prev, "since": since},
+        )
+
     def viewer(self, user_id: str, batch: WatchBatch) -> ViewerEntry | None:
         return batch.viewer_writes.get(user_id) or self._store.get_viewer(user_id)
 
     def apply_heartbeat(
-        self, partition: int, hb: records.Heartbeat, batch: WatchBatch
+        self, partition: int, hb: records.Heartbeat, batch: WatchBatch, offset: int
     ) -> None:
         entry = self.viewer(hb.user_id, batch) or ViewerEntry(
             ViewerState(), partition, hb.clock
         )
         entry.partition, entry.clock = partition, hb.clock
-        facts = BatchFacts(batch, self._facts, partition)
+        facts = BatchFacts(batch, self._facts, partition, offset)
         outcome = judge_heartbeat(
             hb.user_id,
             hb.channel_id,
@@ -269,7 +322,9 @@ class WatchProcessor:
         batch.credits.extend(to_credit(c, hb.at_ms) for c in outcome.credits)
         self.remember(hb.user_id, entry, batch)
 
-    def apply_tick(self, partition: int, tick: records.Tick, batch: WatchBatch) -> None:
+    def apply_tick(
+        self, partition: int, tick: records.Tick, batch: WatchBatch, offset: int
+    ) -> None:
         batch.outcomes["tick"] += 1
         now_s = tick.at_ms // 1000
         for user_id in self._index.pop_due(partition, tick.clock, now_s):
@@ -280,7 +335,7 @@ class WatchProcessor:
                 or entry.clock != tick.clock
             ):
                 continue
-            facts = BatchFacts(batch, self._facts, partition)
+            facts = BatchFacts(batch, self._facts, partition, offset)
             drafts = sweep_viewer(
                 user_id,
                 entry.state,

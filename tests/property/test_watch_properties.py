@@ -240,3 +240,64 @@ def test_redelivered_records_below_the_stored_position_are_not_judged_again():
     assert again.outcomes["redelivered"] == 3
     assert first.credits + again.credits == clean
     assert sum(c.seconds for c in clean) == 30
+
+
+flaps = st.lists(st.integers(min_value=0, max_value=40_000), max_size=8)
+
+
+def build_flapping(
+    schedule: list[tuple[str, str, int]], flip_at: list[int]
+) -> list[bytes]:
+    """Channels that need to be live, going online/offline at ``flip_at`` (x100 ms)."""
+    out = [
+        records.encode(records.SettingsEvent(c, {"require_live": True}, BASE_MS))
+        for c in CHANNELS
+    ]
+    events: list[tuple[int, int, bytes]] = []
+    for n, at in enumerate(sorted(flip_at)):
+        for channel in CHANNELS:
+            event = records.StreamEvent(channel, n % 2 == 0, BASE_MS + at * 100)
+            events.append((at * 100, 0, records.encode(event)))
+    for user, channel, at in schedule:
+        beat = records.Heartbeat(user, channel, BASE_MS + at * 100)
+        events.append((at * 100, 1, records.encode(beat)))
+    out += [v for _, _, v in sorted(events, key=lambda e: (e[0], e[1]))]
+    last_ms = max((e[0] for e in events), default=0)
+    out.append(records.encode(records.Tick(BASE_MS + last_ms + 10_000_000)))
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(schedules, flaps, st.integers(min_value=1, max_value=10), st.data())
+def test_a_crash_between_any_two_changelog_writes_yields_the_same_credits(
+    schedule, flip_at, batch_size, data
+):
+    """A crash may keep none, the viewers only, or the viewers and the channel facts
+    but not the partition's position; the batch is judged again from its start."""
+    values = build_flapping(schedule, flip_at)
+    clean, _ = run(values, batch_size=batch_size)
+    raws = [RawRecord("heartbeats", 0, i, None, v) for i, v in enumerate(values)]
+    store = DictStore()
+    processor = WatchProcessor(store, limits=LIMITS)
+    emitted: dict[str, records.Credit] = {}
+    start, crashed_at = 0, -1
+    while start < len(raws):
+        batch = processor.process(raws[start : start + batch_size])
+        for credit in batch.credits:
+            assert emitted.setdefault(credit.credit_id, credit) == credit
+        kept = data.draw(st.sampled_from(["all", "none", "viewers", "no_position"]))
+        if crashed_at != start and kept != "all":
+            if kept in ("viewers", "no_position"):
+                for user_id, entry in batch.viewer_writes.items():
+                    store.viewers[user_id] = copy.deepcopy(entry)
+            if kept == "no_position":
+                for key, (_, value) in batch.fact_writes.items():
+                    if not key.endswith("|next_offset"):
+                        store.facts[key] = copy.deepcopy(value)
+            processor, crashed_at = WatchProcessor(store, limits=LIMITS), start
+            continue
+        store.apply(batch)
+        start += batch_size
+    assert sorted(emitted.values(), key=lambda c: c.credit_id) == sorted(
+        clean, key=lambda c: c.credit_id
+    )
