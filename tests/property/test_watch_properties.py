@@ -148,6 +148,20 @@ def test_crash_and_replay_yield_the_same_credits(schedule, batch_size, data):
     its first record (at-least-once). Deduped by id, credits equal a clean run's."""
     values = build_records(schedule)
     clean, _ = run(values, batch_size=batch_size)
+
+    def crash(batch, store):  # type: ignore[no-untyped-def]
+        # Crash after the credits were sent, before any table was written.
+        return data.draw(st.booleans())
+
+    assert run_with_crashes(values, batch_size, crash) == sorted(
+        clean, key=lambda c: c.credit_id
+    )
+
+
+def run_with_crashes(values, batch_size, crash):  # type: ignore[no-untyped-def]
+    """Run batches; when ``crash(batch, store)`` says so, drop the rest of that batch's
+    table writes, restart the processor and judge the batch again from its start.
+    Returns the distinct credits emitted, checking a repeated id has equal content."""
     raws = [RawRecord("heartbeats", 0, i, None, v) for i, v in enumerate(values)]
     store = DictStore()
     processor = WatchProcessor(store, limits=LIMITS)
@@ -157,15 +171,12 @@ def test_crash_and_replay_yield_the_same_credits(schedule, batch_size, data):
         batch = processor.process(raws[start : start + batch_size])
         for credit in batch.credits:
             assert emitted.setdefault(credit.credit_id, credit) == credit
-        if crashed_at != start and data.draw(st.booleans()):
-            # Crash after the credits were sent, before tables were written: restart.
+        if crashed_at != start and crash(batch, store):
             processor, crashed_at = WatchProcessor(store, limits=LIMITS), start
             continue
         store.apply(batch)
         start += batch_size
-    assert sorted(emitted.values(), key=lambda c: c.credit_id) == sorted(
-        clean, key=lambda c: c.credit_id
-    )
+    return sorted(emitted.values(), key=lambda c: c.credit_id)
 
 
 @settings(max_examples=200, deadline=None)
@@ -276,28 +287,18 @@ def test_a_crash_between_any_two_changelog_writes_yields_the_same_credits(
     but not the partition's position; the batch is judged again from its start."""
     values = build_flapping(schedule, flip_at)
     clean, _ = run(values, batch_size=batch_size)
-    raws = [RawRecord("heartbeats", 0, i, None, v) for i, v in enumerate(values)]
-    store = DictStore()
-    processor = WatchProcessor(store, limits=LIMITS)
-    emitted: dict[str, records.Credit] = {}
-    start, crashed_at = 0, -1
-    while start < len(raws):
-        batch = processor.process(raws[start : start + batch_size])
-        for credit in batch.credits:
-            assert emitted.setdefault(credit.credit_id, credit) == credit
+
+    def crash(batch, store):  # type: ignore[no-untyped-def]
         kept = data.draw(st.sampled_from(["all", "none", "viewers", "no_position"]))
-        if crashed_at != start and kept != "all":
-            if kept in ("viewers", "no_position"):
-                for user_id, entry in batch.viewer_writes.items():
-                    store.viewers[user_id] = copy.deepcopy(entry)
-            if kept == "no_position":
-                for key, (_, value) in batch.fact_writes.items():
-                    if not key.endswith("|next_offset"):
-                        store.facts[key] = copy.deepcopy(value)
-            processor, crashed_at = WatchProcessor(store, limits=LIMITS), start
-            continue
-        store.apply(batch)
-        start += batch_size
-    assert sorted(emitted.values(), key=lambda c: c.credit_id) == sorted(
+        if kept in ("viewers", "no_position"):
+            for user_id, entry in batch.viewer_writes.items():
+                store.viewers[user_id] = copy.deepcopy(entry)
+        if kept == "no_position":
+            for key, (_, value) in batch.fact_writes.items():
+                if not key.endswith("|next_offset"):
+                    store.facts[key] = copy.deepcopy(value)
+        return kept != "all"
+
+    assert run_with_crashes(values, batch_size, crash) == sorted(
         clean, key=lambda c: c.credit_id
     )
