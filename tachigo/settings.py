@@ -82,7 +82,6 @@ class AuthSettings(BaseModel):
     extension_leeway_s: int = Field(default=30, ge=0, le=300)
     eventsub_secret: SecretStr = SecretStr("dev-eventsub-secret-0123456789")
     eventsub_window_s: int = Field(default=600, ge=1)
-    admin_token: SecretStr = SecretStr("dev-admin-token-0123456789")
 
 
 class LedgerSettings(BaseModel):

@@ -240,18 +240,25 @@ async def create_email_user(
                 role,
                 email_verified,
             )
-            await conn.execute(
-                "INSERT INTO auth_providers (id, user_id, provider, provider_id)"
-                " VALUES ($1, $2, 'email', $3)",
-                uuid7(),
-                user_id,
-                email,
-            )
+            await insert_email_provider(conn, user_id, email)
             row = await get_user(conn, user_id)
     except asyncpg.UniqueViolationError as error:
         raise unique_conflict(error) from error
     assert row is not None  # inserted in this transaction; not a ledger rule
     return row
+
+
+async def insert_email_provider(
+    conn: asyncpg.Connection, user_id: uuid.UUID, email: str
+) -> None:
+    """Link ``email`` as a sign-in identity of ``user_id`` (caller's transaction)."""
+    await conn.execute(
+        "INSERT INTO auth_providers (id, user_id, provider, provider_id)"
+        " VALUES ($1, $2, 'email', $3)",
+        uuid7(),
+        user_id,
+        email,
+    )
 
 
 async def find_password_login(pool: asyncpg.Pool, email: str) -> asyncpg.Record | None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from tachigo.auth.accounts import unique_conflict
+from tachigo.auth.accounts import insert_email_provider, unique_conflict
 from tachigo.errors import NotFoundError
 from tachigo.ledger.ids import uuid7
 
@@ -45,13 +45,7 @@ async def create_agency(
                 name,
                 email,
             )
-            await conn.execute(
-                "INSERT INTO auth_providers (id, user_id, provider, provider_id)"
-                " VALUES ($1, $2, 'email', $3)",
-                uuid7(),
-                agency_id,
-                email,
-            )
+            await insert_email_provider(conn, agency_id, email)
             await conn.execute(
                 "INSERT INTO role_changes (id, user_id, old_role, new_role, changed_by,"
                 " reason) VALUES ($1, $2, NULL, 'agency', $3, 'agency created')",
